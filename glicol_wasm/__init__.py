@@ -1,0 +1,50 @@
+"""Offline rendering with the Glicol live-coding engine (WebAssembly, via wasmtime).
+
+``glicol_wasm`` drives the Glicol 0.13 engine shipped in the npm package
+``glicol@0.4.0``. It knows nothing of reinforcement learning.
+
+Quick start::
+
+    $ python -m glicol_wasm fetch          # once: obtain and verify the engine
+    >>> import glicol_wasm
+    >>> audio = glicol_wasm.render("o: sin 440 >> mul 0.5", seconds=1.0)
+    >>> audio.shape, audio.dtype
+    ((2, 44100), dtype('float32'))
+"""
+
+from __future__ import annotations
+
+from .binary import cache_dir, fetch, locate
+from .engine import BLOCK, Engine, render
+from .errors import (
+    EngineIntegrityError,
+    EngineUnavailableError,
+    GlicolCodeError,
+    GlicolError,
+    GlicolNonFiniteError,
+    GlicolParseError,
+    GlicolReferenceError,
+    GlicolSampleError,
+    GlicolTrapError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BLOCK",
+    "Engine",
+    "EngineIntegrityError",
+    "EngineUnavailableError",
+    "GlicolCodeError",
+    "GlicolError",
+    "GlicolNonFiniteError",
+    "GlicolParseError",
+    "GlicolReferenceError",
+    "GlicolSampleError",
+    "GlicolTrapError",
+    "cache_dir",
+    "fetch",
+    "locate",
+    "render",
+    "__version__",
+]

@@ -1,0 +1,134 @@
+"""Compile the Glicol module once per process, with a serialized copy cached on disk.
+
+Compiling the 2.2 MB module with wasmtime takes about a second; deserializing a
+cached artefact takes milliseconds. The cache key covers the binary's hash, the
+wasmtime version and the machine, so an upgrade or another binary can never load a
+stale artefact. Each artefact is stored with its own sha256, checked before
+deserializing (wasmtime trusts serialized code), so a corrupt entry is rebuilt
+instead of crashing the process. An unwritable cache only costs the compile time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import os
+import platform
+import threading
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import wasmtime
+
+from . import binary
+
+# The block loop: runs `n` blocks of `process` inside wasm, copying each block's
+# planar stereo output (256 float32 = 1024 bytes) to dst + i * 1024. If `code_len` is
+# non-zero, the code at `code_ptr` is submitted with `update` first, so one call from
+# Python can change the code and render a whole step. It stops at the first block whose
+# result buffer reports an error and returns that block's index, or -1.
+LOOP_WAT = """
+(module
+ (import "g" "memory" (memory 1))
+ (import "g" "process" (func $process (param i32 i32 i32 i32)))
+ (import "g" "update" (func $update (param i32 i32)))
+ (func (export "run")
+  (param $n i32) (param $in i32) (param $out i32) (param $res i32) (param $dst i32)
+  (param $code i32) (param $code_len i32) (result i32)
+  (local $i i32)
+  (if (local.get $code_len) (then (call $update (local.get $code) (local.get $code_len))))
+  (block $done
+   (loop $next
+    (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+    (call $process (local.get $in) (local.get $out) (i32.const 256) (local.get $res))
+    (memory.copy
+     (i32.add (local.get $dst) (i32.shl (local.get $i) (i32.const 10)))
+     (local.get $out) (i32.const 1024))
+    (if (i32.load8_u (local.get $res)) (then (return (local.get $i))))
+    (local.set $i (i32.add (local.get $i) (i32.const 1)))
+    (br $next)))
+  (i32.const -1)))
+"""
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """The compiled engine and loop modules, shared by every Engine in the process."""
+
+    engine: wasmtime.Engine
+    glicol: wasmtime.Module
+    loop: wasmtime.Module
+    wasm_path: Path
+    from_cache: bool
+
+
+_lock = threading.Lock()
+_compiled: dict[str, Compiled] = {}
+
+
+def _cache_key(wasm_sha: str) -> str:
+    ver = importlib.metadata.version("wasmtime")
+    ident = f"{wasm_sha}|wasmtime-{ver}|{platform.machine()}|{platform.system()}|v1"
+    return hashlib.sha256(ident.encode()).hexdigest()[:32]
+
+
+def _load_serialized(engine: wasmtime.Engine, path: Path) -> wasmtime.Module | None:
+    try:
+        data = path.read_bytes()
+        want = path.with_suffix(".sha256").read_text().strip()
+    except OSError:
+        return None
+    if hashlib.sha256(data).hexdigest() != want:
+        return None
+    try:
+        return wasmtime.Module.deserialize(engine, data)
+    except Exception:  # noqa: BLE001 - any failure means: rebuild the entry
+        return None
+
+
+def _store_serialized(module: wasmtime.Module, path: Path) -> None:
+    try:
+        data = module.serialize()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_bytes(data)
+        sha_tmp = path.with_suffix(f".shatmp{os.getpid()}")
+        sha_tmp.write_text(hashlib.sha256(data).hexdigest())
+        os.replace(tmp, path)
+        os.replace(sha_tmp, path.with_suffix(".sha256"))
+    except OSError as e:
+        warnings.warn(
+            f"glicol_wasm: cannot write the compiled-module cache at {path.parent} ({e}); "
+            "the engine still works but every process compiles it again (about 1 s). "
+            "Set GLICOL_WASM_CACHE to a writable folder.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+def compiled() -> Compiled:
+    """Return the process-wide compiled modules, compiling or loading them once.
+
+    Raises:
+        EngineUnavailableError: if the binary is missing.
+        EngineIntegrityError: if it fails verification.
+    """
+    path = binary.locate()
+    key = str(path.resolve())
+    with _lock:
+        hit = _compiled.get(key)
+        if hit is not None:
+            return hit
+        data = binary.verify_file(path)
+        engine = wasmtime.Engine()
+        art = binary.cache_dir() / "compiled" / f"glicol-{_cache_key(binary.WASM_SHA256)}.cwasm"
+        module = _load_serialized(engine, art)
+        from_cache = module is not None
+        if module is None:
+            module = wasmtime.Module(engine, data)
+            _store_serialized(module, art)
+        loop = wasmtime.Module(engine, LOOP_WAT)
+        result = Compiled(engine, module, loop, path, from_cache)
+        _compiled[key] = result
+        return result
