@@ -112,6 +112,10 @@ class _Instance:
             self.memory.write(s, code, self.code_ptr)
             code_len = len(code)
             self.last_code = code
+            if not code_len:
+                # The loop reads code_len 0 as "no update", but empty code must still be
+                # submitted: the engine then clears the graph (silence).
+                self.update(s, self.code_ptr, 0)
         out = np.empty((nblocks, 2, BLOCK), dtype=np.float32)
         done = 0
         while done < nblocks or code_len:
@@ -282,6 +286,8 @@ class Engine:
         Raises:
             ValueError: on a bad name, shape, empty or non-finite audio.
         """
+        if not isinstance(name, str):
+            raise TypeError(f"sample name must be a str, got {type(name).__name__}")
         key = name if name.startswith("\\") else "\\" + name
         if not re.fullmatch(r"\\[a-z][a-z0-9_]*", key):
             raise ValueError(
@@ -351,19 +357,24 @@ class Engine:
         if not np.isfinite(new).all():
             bad = int(np.argmax(~np.isfinite(new).all(axis=0)))
             self._dead = "the output contained NaN or inf"
-            raise GlicolNonFiniteError(
+            err = GlicolNonFiniteError(
                 f"the Glicol engine produced NaN or inf at frame {have + bad} of this render "
                 f"(code: {(pending or self._good_code or '')[:200]!r}). Nodes known to do this in "
                 "this build: points ([..]) without *k or /k, onepole with a ~ref. Reset the engine.",
                 have + bad,
                 pending or self._good_code or "",
             )
+            err._set_recovered(False)
+            raise err
         if code is not None:
             self._good_code = pending
             self._pending = None
         if nblocks:
-            self._history.append((code, nblocks))
             self._history_blocks += nblocks
+            if self._history_blocks <= _REPLAY_LIMIT_BLOCKS:
+                self._history.append((code, nblocks))
+            else:
+                self._history.clear()  # never replayed past the limit: don't grow forever
             if have:
                 buf = np.concatenate([self._carry, new], axis=1)
             else:

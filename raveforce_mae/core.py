@@ -1,0 +1,183 @@
+"""Rendering a scenario step by step: one Glicol engine per track, the mix by sum.
+
+:class:`RenderSession` is the per-step hot path of every environment. Each track has its
+own engine, so the stems come for free and the mix is their sum (in track order). For
+chains that do not reference each other this equals rendering the merged patch in one
+engine, up to the order in which Glicol sums its output chains (GLICOL.md section 4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+import glicol_wasm
+from glicol_wasm import GlicolError
+
+from .errors import EngineError
+
+if TYPE_CHECKING:
+    from .scenario import Scenario
+
+__all__ = ["RenderSession", "render_values"]
+
+
+class RenderSession:
+    """Renders a scenario's tracks step by step, continuing the engines' state.
+
+    Every step, each track's code is filled with that step's values and given to the
+    track's engine (the engine ignores code identical to the last), which then renders
+    the step's frames. Oscillator phases, envelopes and sequencer positions carry over
+    from step to step, as when a musician live-codes.
+
+    Args:
+        scenario: The scenario to play.
+
+    Attributes:
+        scenario: The scenario.
+        history: The values of every step since the last reset (track name ->
+            parameter name -> value), oldest first.
+    """
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        tracks = scenario.tracks
+        self._k = len(tracks)
+        self._names = tuple(t.name for t in tracks)
+        self._formatters = tuple(t.code_formatter() for t in tracks)
+        self._frames = tuple(b - a for a, b in scenario.bounds)
+        self._engines: list[glicol_wasm.Engine] = []
+        for _ in tracks:
+            eng = glicol_wasm.Engine(scenario.sample_rate, bpm=scenario.bpm, seed=scenario.seed)
+            for name, (audio, rate) in scenario.samples.items():
+                eng.load_sample(name, audio, rate)
+            self._engines.append(eng)
+        self._fresh = True
+        self.reset()
+
+    def reset(self) -> None:
+        """Start again from silence with fresh engine instances (bit-identical renders)."""
+        if not self._fresh:
+            for eng in self._engines:
+                eng.reset()  # a new wasm instance; loaded samples are kept
+        self._fresh = False
+        self._last: list[str | None] = [None] * self._k
+        self._cap = max(self.scenario.total_frames, 1)
+        self._buf = np.zeros((self._k + 1, self._cap), dtype=np.float32)
+        self._pos = 0
+        self._broken: str | None = None
+        self.history: list[dict[str, dict[str, float]]] = []
+
+    @property
+    def frames_rendered(self) -> int:
+        """Frames rendered since the last reset."""
+        return self._pos
+
+    @property
+    def steps_rendered(self) -> int:
+        """Steps rendered since the last reset."""
+        return len(self.history)
+
+    def step(self, step_index: int, values: Mapping[str, Mapping[str, float]]) -> np.ndarray:
+        """Render one step.
+
+        Args:
+            step_index: Which step of the scenario this is (``0..n_steps-1``): it sets
+                the number of frames (``bounds[step_index]``). An episode longer than
+                the scenario loops its steps; the engines just continue.
+            values: Track name -> parameter name -> value (``Track.values`` output;
+                missing ``rel`` values are computed).
+
+        Returns:
+            float32 array of shape (n_tracks + 1, frames of the step), read-only: each
+            track's stem (left channel), then the mix (sum of the stems in track
+            order) as the last row. It is a view of the session's audio buffer.
+
+        Raises:
+            EngineError: if an engine rejects the code or produces NaN/inf. It names
+                the track and the values, and keeps the engine's error as
+                ``__cause__``. The session must then be reset.
+            IndexError: if ``step_index`` is out of range.
+        """
+        if self._broken:
+            raise RuntimeError(f"the render session failed earlier ({self._broken}); call reset() first")
+        n = self._frames[step_index]
+        pos = self._pos
+        end = pos + n
+        if end > self._cap:
+            self._grow(end)
+        buf = self._buf
+        k = self._k
+        last = self._last
+        names = self._names
+        for i in range(k):
+            v = values[names[i]]
+            code = self._formatters[i](v)
+            eng = self._engines[i]
+            try:
+                if code != last[i]:
+                    eng.set_code(code)
+                    last[i] = code
+                buf[i, pos:end] = eng.render(n)[0]
+            except GlicolError as e:
+                self._broken = f"track {names[i]!r} at step {step_index}"
+                raise EngineError(
+                    f"the Glicol engine of track {names[i]!r} failed at step {step_index} "
+                    f"with values {dict(v)}: {e}",
+                    track=names[i],
+                    values=dict(v),
+                ) from e
+        mix = buf[k, pos:end]
+        mix[:] = buf[0, pos:end]
+        for i in range(1, k):
+            mix += buf[i, pos:end]
+        self._pos = end
+        self.history.append({name: dict(values[name]) for name in names})
+        out = buf[:, pos:end]
+        out.flags.writeable = False
+        return out
+
+    def _grow(self, need: int) -> None:
+        cap = max(need, 2 * self._cap)
+        new = np.zeros((self._k + 1, cap), dtype=np.float32)
+        new[:, : self._pos] = self._buf[:, : self._pos]
+        self._buf = new
+        self._cap = cap
+
+    def audio(self) -> dict[str, np.ndarray]:
+        """Everything rendered since the last reset: mono float32 per track name and ``"mix"``."""
+        out = {name: self._buf[i, : self._pos].copy() for i, name in enumerate(self._names)}
+        out["mix"] = self._buf[self._k, : self._pos].copy()
+        return out
+
+    def code(self, values: Mapping[str, Mapping[str, float]]) -> dict[str, str]:
+        """Each track's standalone code for ``values`` (what the engines are given)."""
+        return {name: f(values[name]) for name, f in zip(self._names, self._formatters)}
+
+
+def render_values(
+    scenario: Scenario, values_per_step: Sequence[Mapping[str, Mapping[str, float]]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Render a whole performance in a fresh session.
+
+    Args:
+        scenario: The scenario.
+        values_per_step: For each step: track name -> parameter values. Step ``i``
+            lasts ``bounds[i % n_steps]``.
+
+    Returns:
+        ``(stems, mix)``: float32 arrays of shape (n_tracks, N) and (N,), N the total
+        frames of the steps given.
+
+    Raises:
+        EngineError: if an engine fails.
+    """
+    session = RenderSession(scenario)
+    n = scenario.n_steps
+    for i, values in enumerate(values_per_step):
+        session.step(i % n, values)
+    k = len(scenario.tracks)
+    buf = session._buf[:, : session.frames_rendered]
+    return buf[:k].copy(), buf[k].copy()

@@ -1,0 +1,48 @@
+"""The AEC form of the ensemble, derived from the parallel env as PettingZoo does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pettingzoo.utils import wrappers
+from pettingzoo.utils.conversions import parallel_to_aec_wrapper
+from pettingzoo.utils.env import AECEnv
+
+from .parallel import RaveforceParallelEnv
+
+__all__ = ["ValidatingClipWrapper", "env", "parallel_env", "raw_env"]
+
+
+def parallel_env(scenario: Any = "ensemble", render_mode: str | None = None,
+                 max_cycles: int | None = None, **kwargs: Any) -> RaveforceParallelEnv:
+    """The native parallel form (see :class:`RaveforceParallelEnv`)."""
+    return RaveforceParallelEnv(scenario, render_mode=render_mode, max_cycles=max_cycles, **kwargs)
+
+
+def raw_env(scenario: Any = "ensemble", render_mode: str | None = None,
+            max_cycles: int | None = None, **kwargs: Any) -> AECEnv:
+    """The AEC form without wrappers: agents act in turn, the step renders after the last."""
+    return parallel_to_aec_wrapper(parallel_env(scenario, render_mode, max_cycles, **kwargs))
+
+
+class ValidatingClipWrapper(wrappers.ClipOutOfBoundsWrapper):
+    """PettingZoo's out-of-bounds clipping (with its warning), after our own validation.
+
+    NaN/inf, wrong shapes and wrong dtypes raise :class:`~raveforce_mae.ParameterError`
+    naming the agent and parameter, instead of the bare assertion of the base wrapper.
+    """
+
+    def step(self, action: np.ndarray | None) -> None:  # noqa: D102 - see class docs
+        agent = self.agent_selection
+        if action is not None and not (self.terminations[agent] or self.truncations[agent]):
+            action = self.unwrapped.validate_action(agent, action).astype(np.float32)
+        super().step(action)
+
+
+def env(scenario: Any = "ensemble", render_mode: str | None = None,
+        max_cycles: int | None = None, **kwargs: Any) -> AECEnv:
+    """The AEC form, wrapped as PettingZoo wraps its envs: clipping, then order enforcing."""
+    e = raw_env(scenario, render_mode, max_cycles, **kwargs)
+    e = ValidatingClipWrapper(e)
+    return wrappers.OrderEnforcingWrapper(e)

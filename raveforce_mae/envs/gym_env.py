@@ -1,0 +1,145 @@
+"""The single-agent Gymnasium environment: the one-agent case of the ensemble."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium
+import numpy as np
+from gymnasium import spaces
+from gymnasium.utils import EzPickle
+
+from ..errors import ParameterError
+from ..scenario import Scenario
+from .parallel import ENV_VERSION, RaveforceParallelEnv
+
+__all__ = ["RaveforceGymEnv", "gym_env"]
+
+
+class RaveforceGymEnv(gymnasium.Env[np.ndarray, np.ndarray], EzPickle):
+    """# Raveforce (single agent)
+
+    One agent plays a scenario. For a one-track scenario (``kick``, ``bassline``) it is
+    that track's agent. For a multi-track scenario it is the fallback mode: one agent
+    controls every track through the concatenation of their actions, observes every
+    track, and receives the shared (mix) reward.
+
+    | | |
+    |---|---|
+    | Creation | `raveforce_mae.gym_env("kick")` or `gymnasium.make("raveforce_mae/Kick-v0")` |
+    | Actions | `Box(-1, 1, (sum of the tracks' parameter counts,), float32)` |
+    | Observations | `Box`: one track: its features; several: all tracks' features concatenated |
+    | Reward | one track: its blended reward; several: the shared (mix) reward |
+    | Episode | the scenario's steps, then truncation |
+
+    ## Arguments
+    - `scenario`: a built-in name, a TOML path or a ``Scenario``.
+    - `render_mode`: ``None``, ``"ansi"`` or ``"rgb_array"``.
+    - `max_cycles`: episode length in steps (default: the scenario's).
+    - `**overrides`: scenario settings, as for the parallel env.
+
+    ``info`` carries ``reward_shared``, ``reward_tracks`` and the parameter ``values``
+    played by each track. ``unwrapped.patch()`` and ``unwrapped.audio()`` give the
+    Glicol patch and the rendered audio of the episode so far.
+
+    ## Version History
+    - v0: initial release.
+    """
+
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 8}
+
+    def __init__(
+        self,
+        scenario: str | Scenario = "kick",
+        render_mode: str | None = None,
+        max_cycles: int | None = None,
+        **overrides: Any,
+    ) -> None:
+        EzPickle.__init__(self, scenario, render_mode=render_mode, max_cycles=max_cycles, **overrides)
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}"
+            )
+        self.render_mode = render_mode
+        self.par = RaveforceParallelEnv(
+            scenario,
+            render_mode="ansi" if render_mode == "ansi" else ("rgb_array" if render_mode else None),
+            max_cycles=max_cycles,
+            native_spaces=True,
+            agent_indicator=False,
+            **overrides,
+        )
+        self.scenario = self.par.scenario
+        agents = self.par.possible_agents
+        self._agents = agents
+        self._single = len(agents) == 1
+        sizes = [self.par.action_space(a).shape[0] for a in agents]
+        self._splits = np.cumsum(sizes)[:-1]
+        self.action_space = spaces.Box(-1.0, 1.0, (int(sum(sizes)),), np.float32)
+        if self._single:
+            self.observation_space = self.par.observation_space(agents[0])
+        else:
+            self.observation_space = self.par.state_space
+        self.metadata = {**self.metadata, "name": f"raveforce_v{ENV_VERSION}-{self.scenario.name}"}
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start a new performance (see :meth:`RaveforceParallelEnv.reset`)."""
+        super().reset(seed=seed)
+        obs, _ = self.par.reset(seed=seed, options=options)
+        return self._obs(obs), {"step": 0}
+
+    def _obs(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        if self._single:
+            return obs[self._agents[0]]
+        return self.par.state()
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Play one step with the concatenated action of all tracks."""
+        a = np.asarray(action)
+        if a.shape != self.action_space.shape:
+            raise ParameterError(
+                f"action must have shape {self.action_space.shape} (values in [-1, 1]), got shape {a.shape}"
+            )
+        parts = np.split(a, self._splits)
+        obs, rew, term, trunc, infos = self.par.step(dict(zip(self._agents, parts)))
+        first = infos[self._agents[0]]
+        if self._single:
+            reward = rew[self._agents[0]]
+        else:
+            reward = first["reward_shared"]
+        info = {
+            "step": first["step"],
+            "reward_shared": first["reward_shared"],
+            "reward_tracks": {a: infos[a]["reward_track"] for a in self._agents},
+            "values": {t.name: infos[t.agent]["values"] for t in self.scenario.tracks},
+            "clipped": any(infos[a]["clipped"] for a in self._agents),
+        }
+        agent = self._agents[0]
+        return self._obs(obs), float(reward), bool(term[agent]), bool(trunc[agent]), info
+
+    def render(self) -> np.ndarray | str | None:
+        """Render as ``render_mode`` says."""
+        if self.render_mode is None:
+            gymnasium.logger.warn("render() called without a render_mode")
+            return None
+        return self.par.render()
+
+    def patch(self) -> str:
+        """The merged Glicol patch of the episode so far."""
+        return self.par.patch()
+
+    def audio(self) -> dict[str, np.ndarray]:
+        """The rendered stems and mix of the episode so far."""
+        return self.par.audio()
+
+    def close(self) -> None:
+        """Release the engines."""
+        self.par.close()
+
+
+def gym_env(scenario: str | Scenario = "kick", render_mode: str | None = None,
+            max_cycles: int | None = None, **overrides: Any) -> RaveforceGymEnv:
+    """Create the single-agent Gymnasium environment (see :class:`RaveforceGymEnv`)."""
+    return RaveforceGymEnv(scenario, render_mode=render_mode, max_cycles=max_cycles, **overrides)

@@ -1,0 +1,447 @@
+"""The multi-agent ensemble: a PettingZoo ``ParallelEnv`` over one scenario."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.utils import EzPickle, seeding
+from pettingzoo import ParallelEnv
+
+from ..core import RenderSession
+from ..errors import EngineError, ParameterError, ScenarioError
+from ..features import StepObserver
+from ..rewards import StepScorer, blend
+from ..scenario import Scenario, load_scenario
+from ..timeline import timeline
+from . import render as _render
+
+__all__ = ["RaveforceParallelEnv", "ENV_VERSION"]
+
+ENV_VERSION = 0
+"""Bumped whenever dynamics, observations or rewards change (see the Version History)."""
+
+
+class RaveforceParallelEnv(ParallelEnv, EzPickle):
+    """# Raveforce ensemble
+
+    Agents make music together by live-coding the Glicol engine. Each agent plays one
+    track of a scenario (bass, kick, hat, ...): every step it chooses the numbers of its
+    track's Glicol chain, all tracks render the step's audio together, and each agent is
+    rewarded by how close the result sounds to the scenario's targets.
+
+    | | |
+    |---|---|
+    | Creation | `raveforce_mae.parallel_env(scenario="ensemble")` |
+    | Agents | one per track, `<track>_0`; `ensemble`: `bass_0`, `kick_0`, `hat_0` |
+    | Actions | `Box(-1, 1, (P,), float32)`, P = the largest parameter count of any track |
+    | Observations | `Box(low, high, (F + n_agents,), float32)` audio features + agent one-hot |
+    | State | `Box`, the concatenated observations of all agents (without one-hot) |
+    | Episode | the scenario's steps (e.g. 16 sixteenth notes), then truncation |
+
+    ## Observations
+    Features from :mod:`raveforce_mae.features` (``observation`` setting of the
+    scenario): by default a compact log-mel summary of the agent's own stem and of the
+    mix from the last step, the same features of the targets for the coming step, and
+    the step position; then (``agent_indicator=True``) a one-hot vector of the agent.
+    All agents share one observation space, so parameter-sharing trainers work.
+
+    ## Actions
+    A normalised vector in [-1, 1]. Entry j sets the track's j-th free parameter via its
+    spec (``lin``, ``exp``, ``note``, ``choose``, ``int``; ``rel`` parameters follow).
+    Entries past a track's own parameter count are padding and have no effect. Values
+    outside [-1, 1] are clipped (``infos[agent]["clipped"]`` says so); NaN or inf raise
+    :class:`~raveforce_mae.ParameterError` naming the agent and parameter.
+
+    ## Rewards
+    ``reward_i = w * r_mix + (1 - w) * r_track_i`` where ``r_mix`` compares this step's
+    mix to the target mix, ``r_track_i`` the agent's stem to its target stem, and ``w``
+    is the scenario's ``shared_weight``. Both parts are in ``infos``. For a mix-only
+    target, ``w = 1`` and ``infos[agent]["per_track_available"]`` is ``False``.
+
+    ## Arguments
+    - `scenario`: a built-in name, a path to a TOML file, or a ``Scenario``.
+    - `render_mode`: ``None``, ``"human"`` (prints the text summary), ``"ansi"`` or
+      ``"rgb_array"`` (spectrograms of mix and stems beside their targets).
+    - `max_cycles`: episode length in steps (default: the scenario's). Past the end of
+      the scenario's target the target loops from its start.
+    - `native_spaces`: give each agent its own exact action space (no padding) and no
+      agent indicator.
+    - `agent_indicator`: append the agent one-hot to observations (default True).
+    - `**overrides`: scenario settings (``shared_weight``, ``criterion``,
+      ``observation``, ...); a bad key raises ``ScenarioError``.
+
+    ## Version History
+    - v0: initial release.
+    """
+
+    metadata = {
+        "name": f"raveforce_v{ENV_VERSION}",
+        "render_modes": ["human", "ansi", "rgb_array"],
+        "render_fps": 8,
+        "is_parallelizable": True,
+    }
+
+    def __init__(
+        self,
+        scenario: str | Scenario = "ensemble",
+        render_mode: str | None = None,
+        max_cycles: int | None = None,
+        native_spaces: bool = False,
+        agent_indicator: bool | None = None,
+        **overrides: Any,
+    ) -> None:
+        EzPickle.__init__(
+            self,
+            scenario,
+            render_mode=render_mode,
+            max_cycles=max_cycles,
+            native_spaces=native_spaces,
+            agent_indicator=agent_indicator,
+            **overrides,
+        )
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode must be one of {self.metadata['render_modes']} or None, "
+                f"got {render_mode!r}"
+            )
+        if isinstance(scenario, Scenario):
+            sc = scenario.replace(**overrides) if overrides else scenario
+        elif isinstance(scenario, str):
+            sc = load_scenario(scenario, **overrides)
+        else:
+            raise ScenarioError(
+                f"scenario must be a name, a path or a Scenario, got {type(scenario).__name__}"
+            )
+        if max_cycles is not None and (
+            isinstance(max_cycles, bool) or not isinstance(max_cycles, (int, np.integer)) or max_cycles < 1
+        ):
+            raise ValueError(f"max_cycles must be a positive int or None, got {max_cycles!r}")
+        self.scenario = sc
+        self.render_mode = render_mode
+        self.max_cycles = int(max_cycles) if max_cycles is not None else sc.n_steps
+        self.native_spaces = bool(native_spaces)
+        self.agent_indicator = (not native_spaces) if agent_indicator is None else bool(agent_indicator)
+
+        self.possible_agents = list(sc.agents)
+        self.agents: list[str] = []
+        self._tracks = sc.tracks
+        self._n = len(sc.tracks)
+        self._n_free = [len(t.free) for t in sc.tracks]
+        self._action_dim = max(self._n_free) if self._n_free else 0
+
+        stems = sc.targets.stems
+        targets = [stems.get(t.name) for t in sc.tracks] + [sc.targets.mix]
+        self._per_track = bool(sc.targets.per_track_available)
+        self._weight = float(sc.shared_weight) if self._per_track else 1.0
+        self._scorer = StepScorer(
+            [sc.criteria[t.name] for t in sc.tracks] + [sc.criteria["mix"]],
+            sc.sample_rate,
+            targets,
+            list(sc.bounds),
+        )
+        self._observer = StepObserver(sc.observation, sc.sample_rate, targets, list(sc.bounds), self._n)
+        self._session: RenderSession | None = None
+
+        feat_shape = tuple(self._observer.shape)
+        low, high = _bounds(self._observer, feat_shape)
+        if self.agent_indicator:
+            if len(feat_shape) != 1:
+                raise ScenarioError(
+                    f"agent_indicator needs a flat observation; observation kind "
+                    f"{sc.observation!r} has shape {feat_shape}. Pass agent_indicator=False."
+                )
+            low = np.concatenate([low, np.zeros(self._n, np.float32)])
+            high = np.concatenate([high, np.ones(self._n, np.float32)])
+            self._onehot = np.eye(self._n, dtype=np.float32)
+        self._obs_space = spaces.Box(low, high, dtype=np.float32)
+        self._act_space = spaces.Box(-1.0, 1.0, (self._action_dim,), np.float32)
+        self._native_act = [spaces.Box(-1.0, 1.0, (k,), np.float32) for k in self._n_free]
+        self.state_space = spaces.Box(
+            np.tile(low[: low.size - (self._n if self.agent_indicator else 0)].ravel(), self._n),
+            np.tile(high[: high.size - (self._n if self.agent_indicator else 0)].ravel(), self._n),
+            dtype=np.float32,
+        )
+        self._index = {a: i for i, a in enumerate(self.possible_agents)}
+        self._step = 0
+        self._last_obs: np.ndarray | None = None
+        self._rewards_log: list[np.ndarray] = []
+        self._np_random_seed: int | None = None
+        self._np_random: np.random.Generator | None = None
+
+    # -- spaces ---------------------------------------------------------------------------
+
+    def observation_space(self, agent: str) -> spaces.Box:
+        """The observation space of ``agent`` (the same object on every call)."""
+        self._check_agent(agent)
+        return self._obs_space
+
+    def action_space(self, agent: str) -> spaces.Box:
+        """The action space of ``agent`` (the same object on every call)."""
+        i = self._check_agent(agent)
+        return self._native_act[i] if self.native_spaces else self._act_space
+
+    def _check_agent(self, agent: str) -> int:
+        try:
+            return self._index[agent]
+        except KeyError:
+            raise KeyError(
+                f"unknown agent {agent!r}; this scenario's agents are {self.possible_agents}"
+            ) from None
+
+    # -- seeding --------------------------------------------------------------------------
+
+    @property
+    def np_random(self) -> np.random.Generator:
+        """The env's random generator (seeded by ``reset(seed=...)``)."""
+        if self._np_random is None:
+            self._np_random, self._np_random_seed = seeding.np_random()
+        return self._np_random
+
+    # -- episode --------------------------------------------------------------------------
+
+    def reset(
+        self, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
+        """Start a new performance from silence.
+
+        Args:
+            seed: Seeds ``np_random``. The audio itself is deterministic: every episode
+                uses fresh engine instances seeded with the scenario's seed, so equal
+                actions give bit-identical audio, observations and rewards.
+            options: Unused; accepted for API compatibility.
+
+        Returns:
+            Observations and infos, keyed by agent.
+        """
+        if seed is not None:
+            self._np_random, self._np_random_seed = seeding.np_random(seed)
+        if self._session is None:
+            self._session = RenderSession(self.scenario)
+        else:
+            self._session.reset()
+        self.agents = self.possible_agents[:]
+        self._step = 0
+        self._rewards_log = []
+        feats = self._observer.reset()
+        self._last_obs = feats
+        obs = self._pack(feats)
+        infos = {a: {"step": 0} for a in self.agents}
+        return obs, infos
+
+    def step(self, actions: Mapping[str, Any]) -> tuple[
+        dict[str, np.ndarray],
+        dict[str, float],
+        dict[str, bool],
+        dict[str, bool],
+        dict[str, dict[str, Any]],
+    ]:
+        """Play one step: every agent's action sets its track's numbers for this step.
+
+        Args:
+            actions: One action per live agent (see the class docs).
+
+        Returns:
+            observations, rewards, terminations, truncations, infos (dicts by agent).
+            After the last step every agent is truncated and ``agents`` becomes empty.
+
+        Raises:
+            RuntimeError: if called before ``reset`` or after the episode ended.
+            ParameterError: on a missing agent, a wrong shape, a non-numeric or a
+                non-finite action.
+            EngineError: if the engine fails (the episode is over; ``reset`` works).
+        """
+        if self._session is None:
+            raise RuntimeError("step() called before reset(); call reset() first")
+        if not self.agents:
+            raise RuntimeError("step() called after the episode ended; call reset() to start a new one")
+        values, clipped = self._map_actions(actions)
+        step = self._step
+        k = step % self.scenario.n_steps
+        try:
+            audio = self._session.step(k, values)
+        except EngineError:
+            self.agents = []
+            raise
+        r = self._scorer.score(k, audio)
+        r_mix = float(r[-1])
+        r_tracks = r[:-1]
+        blended = blend(r_mix, r_tracks, self._weight)
+        self._rewards_log.append(np.concatenate([blended, [r_mix]]))
+        feats = self._observer.observe(k, audio)
+        if k == self.scenario.n_steps - 1 and step + 1 < self.max_cycles:
+            self._observer.reset()  # the target loops from its start
+        self._last_obs = feats
+        self._step = step + 1
+        done = self._step >= self.max_cycles
+        agents = self.agents
+        obs = self._pack(feats)
+        rewards = {a: float(blended[i]) for i, a in enumerate(agents)}
+        terms = dict.fromkeys(agents, False)
+        truncs = dict.fromkeys(agents, done)
+        infos = {}
+        for i, a in enumerate(agents):
+            rt = float(r_tracks[i])
+            infos[a] = {
+                "step": self._step,
+                "reward_shared": r_mix,
+                "reward_track": rt if self._per_track and rt == rt else None,
+                "per_track_available": self._per_track,
+                "values": values[self._tracks[i].name],
+                "clipped": clipped[i],
+            }
+        if done:
+            self.agents = []
+        if self.render_mode == "human":
+            sys.stdout.write(self._ansi() + "\n")
+        return obs, rewards, terms, truncs, infos
+
+    def _map_actions(self, actions: Mapping[str, Any]) -> tuple[dict[str, dict[str, float]], list[bool]]:
+        if not isinstance(actions, Mapping):
+            raise ParameterError(
+                f"actions must be a dict keyed by agent ({self.agents}), got {type(actions).__name__}"
+            )
+        values: dict[str, dict[str, float]] = {}
+        clipped = []
+        for i, track in enumerate(self._tracks):
+            agent = self.possible_agents[i]
+            if agent not in actions:
+                raise ParameterError(
+                    f"no action for agent {agent!r}; every live agent must act each step "
+                    f"(got actions for {sorted(actions)})"
+                )
+            a = self.validate_action(agent, actions[agent])
+            nf = self._n_free[i]
+            u = a[:nf]
+            c = bool(np.any(np.abs(u) > 1.0))
+            if c:
+                u = np.clip(u, -1.0, 1.0)
+            clipped.append(c)
+            values[track.name] = track.values(u)
+        extra = set(actions) - set(self.possible_agents)
+        if extra:
+            raise ParameterError(f"actions for unknown agents {sorted(extra)}; agents are {self.possible_agents}")
+        return values, clipped
+
+    def validate_action(self, agent: str, action: Any) -> np.ndarray:
+        """Check one agent's action and return it as a float64 vector.
+
+        Raises:
+            ParameterError: on a wrong shape or dtype, or NaN/inf, naming the agent and
+                the parameter.
+        """
+        i = self._check_agent(agent)
+        space = self.action_space(agent)
+        try:
+            a = np.asarray(action)
+        except Exception as e:  # noqa: BLE001 - report any conversion failure uniformly
+            raise ParameterError(f"action for {agent!r} is not array-like: {e}") from None
+        if a.dtype.kind not in "fiu" or a.dtype == np.bool_:
+            raise ParameterError(
+                f"action for {agent!r} must be a float array of shape {space.shape}, got dtype {a.dtype}"
+            )
+        if a.shape != space.shape:
+            raise ParameterError(
+                f"action for {agent!r} must have shape {space.shape} (values in [-1, 1]), got shape {a.shape}"
+            )
+        a = a.astype(np.float64, copy=False)
+        if not np.isfinite(a).all():
+            j = int(np.argmax(~np.isfinite(a)))
+            free = self._tracks[i].free
+            pname = free[j].name if j < len(free) else f"padding[{j}]"
+            raise ParameterError(
+                f"action for {agent!r} has a non-finite value {a[j]} at index {j} "
+                f"(parameter {pname!r} of track {self._tracks[i].name!r}); expected values in [-1, 1]"
+            )
+        return a
+
+    def _pack(self, feats: np.ndarray) -> dict[str, np.ndarray]:
+        if self.agent_indicator:
+            full = np.concatenate([feats.reshape(self._n, -1), self._onehot], axis=1)
+            return {a: full[i] for i, a in enumerate(self.possible_agents)}
+        return {a: feats[i] for i, a in enumerate(self.possible_agents)}
+
+    # -- global state, audio, patch ---------------------------------------------------------
+
+    def state(self) -> np.ndarray:
+        """A global state for centralised critics: all agents' features, concatenated."""
+        if self._last_obs is None:
+            raise RuntimeError("state() called before reset()")
+        return self._last_obs.reshape(-1).astype(np.float32, copy=False)
+
+    def audio(self) -> dict[str, np.ndarray]:
+        """The audio rendered since the last reset: mono float32 per track name and ``"mix"``."""
+        if self._session is None:
+            raise RuntimeError("audio() called before reset()")
+        return self._session.audio()
+
+    def targets(self) -> dict[str, np.ndarray]:
+        """The target audio: mono float32 per track name (if available) and ``"mix"``."""
+        out = {n: s for n, s in self.scenario.targets.stems.items() if s is not None}
+        out["mix"] = self.scenario.targets.mix
+        return out
+
+    def patch(self) -> str:
+        """The merged Glicol patch of the episode so far (see :mod:`raveforce_mae.timeline`)."""
+        if self._session is None:
+            raise RuntimeError("patch() called before reset()")
+
+        return timeline(self.scenario, self._session.history)
+
+    @property
+    def rewards_log(self) -> np.ndarray:
+        """Rewards of each step so far: shape (steps, n_agents + 1), the last column the shared part."""
+        if not self._rewards_log:
+            return np.zeros((0, self._n + 1))
+        return np.stack(self._rewards_log)
+
+    @property
+    def step_count(self) -> int:
+        """Steps played since the last reset."""
+        return self._step
+
+    # -- rendering ------------------------------------------------------------------------
+
+    def render(self) -> np.ndarray | str | None:
+        """Render according to ``render_mode`` (see the class docs)."""
+        if self.render_mode is None:
+            from gymnasium import logger
+
+            logger.warn("render() called without a render_mode; pass render_mode= to the constructor")
+            return None
+        if self.render_mode == "rgb_array":
+            return _render.spectrogram_panel(self)
+        text = self._ansi()
+        if self.render_mode == "human":
+            sys.stdout.write(text + "\n")
+            return None
+        return text
+
+    def _ansi(self) -> str:
+        return _render.summary(self)
+
+    def close(self) -> None:
+        """Release the engines."""
+        self._session = None
+
+    def __str__(self) -> str:
+        return f"raveforce_v{ENV_VERSION}({self.scenario.name})"
+
+
+def _bounds(observer: StepObserver, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    low = getattr(observer, "low", None)
+    high = getattr(observer, "high", None)
+    if low is None or high is None:
+        b = getattr(observer, "observation_bounds", None)
+        if callable(b):
+            b = b()
+        if b is not None:
+            low, high = b
+    if low is None or high is None:
+        low, high = -np.inf, np.inf
+    low = np.broadcast_to(np.asarray(low, np.float32), shape).astype(np.float32)
+    high = np.broadcast_to(np.asarray(high, np.float32), shape).astype(np.float32)
+    return low.ravel() if len(shape) == 1 else low, high.ravel() if len(shape) == 1 else high

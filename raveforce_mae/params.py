@@ -1,0 +1,575 @@
+"""Parameters: the numbers an agent fills into its Glicol chain.
+
+Every hole of a track's chain (``{cutoff}``) has a :class:`Param` that maps a
+normalised action ``u`` in [-1, 1] to a value in the parameter's own units and formats
+it as a number Glicol parses. Kinds:
+
+- ``lin``: ``low + (u + 1) / 2 * (high - low)``.
+- ``exp``: log-scaled between ``low`` and ``high`` (both > 0), as RaveForce's ``exp``.
+- ``note``: an integer MIDI note in [low, high]; rendered in Hz (``unit="hz"``, for
+  oscillators) or as the note number (``unit="midi"``, for ``seq``).
+- ``int``: an integer in [low, high].
+- ``choose``: one of ``choices``.
+- ``rel``: derived from other parameters and constants, e.g.
+  ``decay = dur - 0.0001 - attack``: a small arithmetic expression (a string, checked
+  and compiled by :func:`compile_expr`, never ``eval``), or a Python callable.
+
+``note``, ``int`` and ``choose`` split [-1, 1] into equal bins, one per value, so that a
+uniformly random action picks every value equally often; :meth:`Param.to_unit`
+returns the centre of the value's bin.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import operator
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import ParameterError, ScenarioError
+
+__all__ = [
+    "KINDS",
+    "Param",
+    "compile_expr",
+    "expr_names",
+    "format_number",
+    "midi_to_hz",
+    "hz_to_midi",
+    "note_number",
+    "resolve",
+    "rel_order",
+]
+
+KINDS = ("lin", "exp", "note", "choose", "int", "rel")
+"""Valid parameter kinds."""
+
+UNITS = ("hz", "midi")
+"""Valid units of ``note`` parameters."""
+
+
+# -- numbers --------------------------------------------------------------------------------
+
+
+def format_number(value: float) -> str:
+    """Format a number so that Glicol parses it.
+
+    Glicol rejects exponents (``5e-1``) and a leading dot (``.5``). The rule here: six
+    significant digits, written out positionally; integers without a decimal point;
+    never ``-0``. A nonzero value never becomes ``0``: ``1e-9`` gives
+    ``0.000000001``.
+
+    Args:
+        value: A finite number.
+
+    Returns:
+        The text, e.g. ``"440"``, ``"0.0001"``, ``"55.5"``, ``"-0.25"``.
+
+    Raises:
+        ParameterError: if ``value`` is NaN or infinite.
+    """
+    s = f"{value:.6g}"
+    if "e" in s or "n" in s:  # exponent, or nan/inf
+        v = float(value)
+        if not math.isfinite(v):
+            raise ParameterError(f"cannot format {value!r} for Glicol: expected a finite number")
+        s = np.format_float_positional(v, precision=6, unique=False, fractional=False, trim="-")
+    if s == "-0":
+        return "0"
+    return s
+
+
+def midi_to_hz(note: float) -> float:
+    """Frequency in Hz of a MIDI note number (A4 = 69 = 440 Hz)."""
+    return 440.0 * 2.0 ** ((note - 69.0) / 12.0)
+
+
+def hz_to_midi(freq: float) -> float:
+    """MIDI note number (not rounded) of a frequency in Hz."""
+    return 69.0 + 12.0 * math.log2(freq / 440.0)
+
+
+_NOTE = re.compile(r"^([a-gA-G])([#sb]?)(-?\d+)$")
+_PC = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
+
+
+def note_number(note: Any) -> int:
+    """A MIDI note number from an int or a note name (``"A1"`` = 33, ``"c#3"``, ``"Bb2"``).
+
+    Octaves follow the MIDI convention C4 = 60 (so A1 = 33, 55 Hz).
+
+    Raises:
+        ValueError: if ``note`` is neither an integral number nor a note name.
+    """
+    if isinstance(note, str):
+        m = _NOTE.match(note.strip())
+        if not m:
+            raise ValueError(f"not a note name: {note!r}; expected e.g. 'A1', 'c#3' or 'Bb2'")
+        acc = {"#": 1, "s": 1, "b": -1, "": 0}[m.group(2)]
+        return 12 * (int(m.group(3)) + 1) + _PC[m.group(1).lower()] + acc
+    if isinstance(note, bool) or not isinstance(note, (int, float, np.integer, np.floating)):
+        raise ValueError(f"not a note: {note!r}; expected a MIDI number or a name like 'A1'")
+    if not float(note).is_integer():
+        raise ValueError(f"a MIDI note must be a whole number, got {note!r}")
+    return int(note)
+
+
+# -- the safe expression evaluator ----------------------------------------------------------
+
+_BINOPS: dict[type, Callable[[float, float], float]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Pow: operator.pow,
+}
+
+
+def _clip(x: float, lo: float, hi: float) -> float:
+    return lo if x < lo else hi if x > hi else x
+
+
+_FUNCS: dict[str, tuple[Callable[..., float], int, int]] = {
+    # name: (function, min args, max args)
+    "min": (min, 2, 64),
+    "max": (max, 2, 64),
+    "abs": (abs, 1, 1),
+    "clip": (_clip, 3, 3),
+}
+_MAX_EXPR = 500
+
+
+def compile_expr(
+    text: str, names: Sequence[str] | None = None
+) -> tuple[Callable[[Mapping[str, float]], float], tuple[str, ...]]:
+    """Compile a small arithmetic expression into a function of a name -> value mapping.
+
+    Allowed: numbers, names, ``+ - * / **``, unary ``-``/``+``, parentheses and the
+    functions ``min``, ``max``, ``abs`` and ``clip(x, lo, hi)``. The text is parsed
+    with :mod:`ast` and only those nodes are accepted; nothing is ever ``eval``-ed.
+
+    Args:
+        text: The expression, e.g. ``"dur - 0.0001 - attack"``.
+        names: If given, the names the expression may use; any other name is an error.
+
+    Returns:
+        ``(fn, used)``: ``fn(env)`` computes the value (a float) from a mapping that
+        holds every used name; ``used`` are the names in order of first use.
+
+    Raises:
+        ValueError: on a syntax error, a disallowed construct or an unknown name. The
+            message says what is allowed.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"an expression must be a string, got {type(text).__name__}")
+    if len(text) > _MAX_EXPR:
+        raise ValueError(f"expression longer than {_MAX_EXPR} characters")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as e:
+        raise ValueError(f"cannot parse expression {text!r}: {e.msg}") from None
+    allowed = None if names is None else set(names)
+    used: list[str] = []
+
+    def build(node: ast.AST) -> Callable[[Mapping[str, float]], float]:
+        if isinstance(node, ast.Constant):
+            v = node.value
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ValueError(f"in {text!r}: only numbers are allowed as constants, got {v!r}")
+            c = float(v)
+            return lambda env: c
+        if isinstance(node, ast.Name):
+            name = node.id
+            if name in _FUNCS:
+                raise ValueError(f"in {text!r}: {name} is a function; call it as {name}(...)")
+            if allowed is not None and name not in allowed:
+                raise ValueError(
+                    f"in {text!r}: unknown name {name!r}; expected one of {sorted(allowed)}"
+                )
+            if name not in used:
+                used.append(name)
+            return lambda env: env[name]
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+            op = _BINOPS[type(node.op)]
+            a, b = build(node.left), build(node.right)
+            return lambda env: op(a(env), b(env))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            a = build(node.operand)
+            if isinstance(node.op, ast.USub):
+                return lambda env: -a(env)
+            return a
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCS:
+            fn, lo, hi = _FUNCS[node.func.id]
+            if node.keywords or not lo <= len(node.args) <= hi:
+                raise ValueError(
+                    f"in {text!r}: {node.func.id}() takes "
+                    f"{lo if lo == hi else f'{lo} or more'} positional arguments"
+                )
+            args = [build(x) for x in node.args]
+            return lambda env: fn(*[f(env) for f in args])
+        raise ValueError(
+            f"in {text!r}: {type(node).__name__} is not allowed; expressions may use numbers, "
+            "names, + - * / **, parentheses, min, max, abs and clip"
+        )
+
+    body = build(tree.body)
+
+    def run(env: Mapping[str, float]) -> float:
+        try:
+            return float(body(env))
+        except (ZeroDivisionError, OverflowError, TypeError) as e:
+            raise ParameterError(f"expression {text!r} failed: {e}") from None
+
+    return run, tuple(used)
+
+
+def expr_names(text: str) -> tuple[str, ...]:
+    """The names an expression uses (raises ValueError if it is not a valid expression)."""
+    return compile_expr(text)[1]
+
+
+# -- Param ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Param:
+    """One hole of a chain template.
+
+    Attributes:
+        name: The hole's name (a Python identifier), e.g. ``"cutoff"``.
+        kind: One of ``lin``, ``exp``, ``note``, ``choose``, ``int``, ``rel``.
+        low: Lower bound (MIDI note for ``note``); for ``rel``, an optional clamp.
+        high: Upper bound, > ``low``; for ``rel``, an optional clamp.
+        choices: The values of a ``choose`` parameter.
+        unit: ``"hz"`` or ``"midi"`` for ``note`` (how the value is written into the
+            code); ``""`` otherwise.
+        expr: For ``rel``: an expression string over other parameters and constants,
+            or a callable (see ``depends``).
+        depends: For a callable ``rel``: the names whose values are passed to it, in
+            order (``fn(*values)``); empty means ``fn(mapping)`` with every free value
+            and constant. For an expression: the names it uses (filled in for you).
+        doc: Optional description for humans.
+    """
+
+    name: str
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[float, ...] = ()
+    unit: str = ""
+    expr: str | Callable[..., float] | None = None
+    depends: tuple[str, ...] = ()
+    doc: str = ""
+    _fn: Any = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        where = f"parameter {self.name!r}"
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise ScenarioError(f"parameter name must be an identifier, got {self.name!r}")
+        if self.kind not in KINDS:
+            raise ScenarioError(f"{where}: kind must be one of {list(KINDS)}, got {self.kind!r}")
+        set_ = object.__setattr__
+        if self.kind == "rel":
+            if isinstance(self.expr, str):
+                try:
+                    fn, used = compile_expr(self.expr)
+                except ValueError as e:
+                    raise ScenarioError(f"{where}: {e}") from None
+                if self.name in used:
+                    raise ScenarioError(f"{where}: the expression {self.expr!r} uses the parameter itself")
+                set_(self, "depends", used)
+                set_(self, "_fn", fn)
+            elif callable(self.expr):
+                set_(self, "depends", tuple(self.depends))
+            else:
+                raise ScenarioError(
+                    f"{where}: a 'rel' parameter needs expr, an expression string such as "
+                    f"'dur - 0.0001 - attack' or a callable, got {self.expr!r}"
+                )
+            if (self.low is None) != (self.high is None):
+                raise ScenarioError(f"{where}: give both low and high to clamp a 'rel' value, or neither")
+        if self.kind == "choose":
+            if self.low is not None or self.high is not None:
+                raise ScenarioError(f"{where}: 'choose' takes choices, not low/high")
+            try:
+                ch = tuple(float(c) for c in self.choices)
+            except (TypeError, ValueError):
+                raise ScenarioError(f"{where}: choices must be a list of numbers, got {self.choices!r}") from None
+            if not ch or not all(math.isfinite(c) for c in ch):
+                raise ScenarioError(f"{where}: choices must be a non-empty list of finite numbers, got {self.choices!r}")
+            set_(self, "choices", ch)
+        elif self.choices:
+            raise ScenarioError(f"{where}: only 'choose' parameters take choices")
+        if self.kind in ("lin", "exp", "note", "int") or (self.kind == "rel" and self.low is not None):
+            for k in ("low", "high"):
+                v = getattr(self, k)
+                if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v):
+                    raise ScenarioError(f"{where}: {k} must be a finite number, got {v!r}")
+                set_(self, k, float(v))
+            assert self.low is not None and self.high is not None
+            if not self.low < self.high:
+                raise ScenarioError(f"{where}: expected low < high, got low={self.low:g}, high={self.high:g}")
+            if self.kind == "exp" and self.low <= 0:
+                raise ScenarioError(f"{where}: 'exp' needs 0 < low < high, got low={self.low:g}")
+            if self.kind in ("note", "int") and not (self.low.is_integer() and self.high.is_integer()):
+                raise ScenarioError(
+                    f"{where}: '{self.kind}' needs whole-number low and high, got {self.low:g}, {self.high:g}"
+                )
+        if self.kind == "note":
+            unit = self.unit or "hz"
+            if unit not in UNITS:
+                raise ScenarioError(f"{where}: unit must be 'hz' or 'midi', got {self.unit!r}")
+            set_(self, "unit", unit)
+        elif self.unit:
+            raise ScenarioError(f"{where}: only 'note' parameters take a unit")
+        if self.kind != "rel" and (self.expr is not None or self.depends):
+            raise ScenarioError(f"{where}: only 'rel' parameters take expr")
+
+    # -- pickling: compiled expressions are rebuilt -------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_fn"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self.kind == "rel" and isinstance(self.expr, str):
+            object.__setattr__(self, "_fn", compile_expr(self.expr)[0])
+
+    # -- properties ------------------------------------------------------------------------
+
+    @property
+    def free(self) -> bool:
+        """True for parameters an agent sets (every kind but ``rel``)."""
+        return self.kind != "rel"
+
+    @property
+    def n_values(self) -> int:
+        """Number of distinct values of a discrete parameter (0 for continuous ones)."""
+        if self.kind == "choose":
+            return len(self.choices)
+        if self.kind in ("note", "int"):
+            assert self.low is not None and self.high is not None
+            return int(self.high - self.low) + 1
+        return 0
+
+    # -- mapping -------------------------------------------------------------------------------
+
+    def from_unit(self, u: float) -> float:
+        """Map a normalised action ``u`` (clipped to [-1, 1]) to this parameter's value.
+
+        Raises:
+            ParameterError: if ``u`` is NaN, or for a ``rel`` parameter.
+        """
+        if not u == u:  # NaN; inf is clipped like any out-of-range value
+            raise ParameterError(f"parameter {self.name!r}: action is NaN; expected a value in [-1, 1]")
+        u = -1.0 if u < -1.0 else 1.0 if u > 1.0 else float(u)
+        kind = self.kind
+        if kind == "lin":
+            return self.low + (u + 1.0) * 0.5 * (self.high - self.low)  # type: ignore[operator]
+        if kind == "exp":
+            return self.low * (self.high / self.low) ** ((u + 1.0) * 0.5)  # type: ignore[operator]
+        if kind == "rel":
+            raise ParameterError(f"parameter {self.name!r} is 'rel': it is derived, not set by an action")
+        n = self.n_values
+        i = int((u + 1.0) * 0.5 * n)
+        if i >= n:
+            i = n - 1
+        if kind == "choose":
+            return self.choices[i]
+        v = self.low + i  # type: ignore[operator]
+        if kind == "note" and self.unit == "hz":
+            return midi_to_hz(v)
+        return v
+
+    def index_of(self, value: float) -> int:
+        """Bin index of a value of a discrete parameter (nearest value)."""
+        if self.kind == "choose":
+            return int(np.argmin([abs(c - value) for c in self.choices]))
+        assert self.low is not None
+        v = hz_to_midi(value) if (self.kind == "note" and self.unit == "hz") else value
+        return int(min(max(round(v - self.low), 0), self.n_values - 1))
+
+    def to_unit(self, value: float) -> float:
+        """The normalised action that gives ``value`` (the inverse of :meth:`from_unit`).
+
+        Exact for ``lin`` and ``exp``; the centre of the value's bin for ``note``,
+        ``int`` and ``choose``. Values outside the range map outside [-1, 1].
+
+        Raises:
+            ParameterError: for a ``rel`` parameter, or a non-finite value.
+        """
+        value = float(value)
+        if not math.isfinite(value):
+            raise ParameterError(f"parameter {self.name!r}: value {value} is not finite")
+        kind = self.kind
+        if kind == "lin":
+            return 2.0 * (value - self.low) / (self.high - self.low) - 1.0  # type: ignore[operator]
+        if kind == "exp":
+            if value <= 0:
+                raise ParameterError(f"parameter {self.name!r}: 'exp' value must be > 0, got {value}")
+            return 2.0 * math.log(value / self.low) / math.log(self.high / self.low) - 1.0  # type: ignore[operator]
+        if kind == "rel":
+            raise ParameterError(f"parameter {self.name!r} is 'rel': it has no action")
+        n = self.n_values
+        return -1.0 + (2 * self.index_of(value) + 1) / n
+
+    def check(self, value: float) -> float:
+        """Validate a value of this parameter (a reference value, say) and return it.
+
+        Returns:
+            The value, snapped to the exact note frequency for ``note`` in Hz.
+
+        Raises:
+            ValueError: if the value is outside the range or not one of the choices.
+        """
+        value = float(value)
+        if not math.isfinite(value):
+            raise ValueError(f"expected a finite number, got {value}")
+        if self.kind == "choose":
+            if value not in self.choices:
+                raise ValueError(f"expected one of {list(self.choices)}, got {value:g}")
+            return value
+        if self.kind in ("lin", "exp", "note", "int"):
+            assert self.low is not None and self.high is not None
+            if self.kind in ("int", "note") and not value.is_integer():
+                raise ValueError(f"expected a whole number, got {value:g}")
+            if not self.low <= value <= self.high:
+                raise ValueError(f"expected a value in [{self.low:g}, {self.high:g}], got {value:g}")
+        return value
+
+    def mid(self) -> float:
+        """The value at action 0 (for ``rel``: ``None`` -> compute with :func:`resolve`)."""
+        return self.from_unit(0.0)
+
+    def format(self, value: float) -> str:
+        """The value as Glicol text (see :func:`format_number`)."""
+        return format_number(value)
+
+    def describe(self) -> str:
+        """One line for humans, e.g. ``cutoff: exp 100..4000``."""
+        if self.kind == "choose":
+            rng = "{" + ", ".join(format_number(c) for c in self.choices) + "}"
+        elif self.kind == "rel":
+            rng = f"= {self.expr if isinstance(self.expr, str) else getattr(self.expr, '__name__', 'fn')}"
+            if self.low is not None:
+                rng += f" clamped to {self.low:g}..{self.high:g}"
+        elif self.kind == "note":
+            rng = f"MIDI {self.low:g}..{self.high:g} ({self.unit})"
+        else:
+            rng = f"{self.low:g}..{self.high:g}"
+        return f"{self.name}: {self.kind} {rng}" + (f"  // {self.doc}" if self.doc else "")
+
+    # -- rel -------------------------------------------------------------------------------------
+
+    def compute(self, env: Mapping[str, float]) -> float:
+        """Compute a ``rel`` value from ``env`` (parameter values and constants), clamped."""
+        if isinstance(self.expr, str):
+            fn = self._fn
+            if fn is None:  # pragma: no cover - rebuilt by __setstate__
+                fn = compile_expr(self.expr)[0]
+                object.__setattr__(self, "_fn", fn)
+            v = fn(env)
+        else:
+            assert callable(self.expr)
+            try:
+                if self.depends:
+                    v = self.expr(*[env[d] for d in self.depends])
+                else:
+                    v = self.expr(env)
+            except KeyError:
+                raise
+            except Exception as e:  # noqa: BLE001 - user code; report which parameter failed
+                raise ParameterError(f"rel parameter {self.name!r}: its function raised {e!r}") from e
+            v = float(v)
+        if not math.isfinite(v):
+            raise ParameterError(f"rel parameter {self.name!r} computed {v}; expected a finite number")
+        if self.low is not None:
+            v = _clip(v, self.low, self.high)  # type: ignore[arg-type]
+        return v
+
+
+# -- resolving rel parameters --------------------------------------------------------------------
+
+
+def rel_order(params: Sequence[Param], known: Sequence[str] = ()) -> list[Param]:
+    """The ``rel`` parameters in an order in which each one's inputs are computed first.
+
+    Args:
+        params: All parameters of a track.
+        known: Other names that are available (constants).
+
+    Raises:
+        ScenarioError: on a cycle, or a ``rel`` that uses an unknown name.
+    """
+    by_name = {p.name: p for p in params}
+    rels = [p for p in params if p.kind == "rel"]
+    avail = set(known) | {p.name for p in params if p.kind != "rel"}
+    order: list[Param] = []
+    state: dict[str, int] = {}
+
+    def visit(p: Param, path: list[str]) -> None:
+        s = state.get(p.name)
+        if s == 2:
+            return
+        if s == 1:
+            cyc = path[path.index(p.name) :] + [p.name]
+            raise ScenarioError(f"'rel' parameters form a cycle: {' -> '.join(cyc)}")
+        state[p.name] = 1
+        deps = p.depends if (isinstance(p.expr, str) or p.depends) else ()
+        for d in deps:
+            q = by_name.get(d)
+            if q is not None and q.kind == "rel":
+                visit(q, path + [p.name])
+            elif d not in avail:
+                raise ScenarioError(
+                    f"'rel' parameter {p.name!r} uses {d!r}, which is neither a parameter "
+                    f"nor a constant; known names: {sorted(avail | set(by_name))}"
+                )
+        state[p.name] = 2
+        order.append(p)
+
+    for p in rels:
+        visit(p, [])
+    return order
+
+
+def resolve(
+    params: Sequence[Param],
+    free_values: Mapping[str, float],
+    constants: Mapping[str, float] | None = None,
+) -> dict[str, float]:
+    """Compute every parameter value: the free ones as given, the ``rel`` ones derived.
+
+    Args:
+        params: All parameters of a track.
+        free_values: A value for every non-``rel`` parameter.
+        constants: Scenario constants that expressions may use.
+
+    Returns:
+        name -> value for every parameter, in the order of ``params``.
+
+    Raises:
+        ScenarioError: on a ``rel`` cycle or unknown name.
+        ParameterError: if a free value is missing or a ``rel`` value is not finite.
+    """
+    constants = constants or {}
+    env: dict[str, float] = dict(constants)
+    for p in params:
+        if p.kind != "rel":
+            try:
+                env[p.name] = float(free_values[p.name])
+            except KeyError:
+                raise ParameterError(
+                    f"no value for parameter {p.name!r}; expected values for "
+                    f"{[q.name for q in params if q.kind != 'rel']}"
+                ) from None
+    for p in rel_order(params, list(constants)):
+        env[p.name] = p.compute(env)
+    return {p.name: env[p.name] for p in params}

@@ -1,0 +1,832 @@
+"""Audio similarity rewards for raveforce-mae.
+
+Every criterion compares a rendered segment ``x`` with a target segment ``t`` of the
+same length and returns a reward where higher is better. All criteria except
+``mse`` compute a non-negative distance ``d`` (0 for identical audio) and report
+
+    reward = 1 / (1 + d),     in (0, 1], 1 = identical.
+
+``1 / (1 + d)`` rather than ``exp(-d)`` because it keeps distinct rewards for
+attempts that are far off (an agent's first episodes), where ``exp(-d)`` is flat at
+zero. ``mse`` keeps RaveForce's scale, ``-mean((x - t) ** 2)`` (0 is best; for
+audio in [-1, 1] it is at least -4). See ``docs/rewards.md`` for the formulas and
+for what typical numbers mean.
+
+Criteria are selected by name (``CRITERIA``) or combined with weights::
+
+    make_criterion("mrstft", 44100)
+    make_criterion("0.7*mrstft+0.3*onset", 44100)
+    make_criterion({"mrstft": 1.0, "pitch": 0.5}, 44100)
+
+A combination's reward is the weighted mean of its terms' rewards, so it stays on
+the same (0, 1] scale.
+
+:class:`StepScorer` is the environment's hot path: it prepares every target
+segment once and scores all tracks and the mix of one step with one FFT call per
+resolution. :func:`blend` mixes shared and per-track rewards.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from raveforce_mae.features import (
+    DEFAULT_FFT_SIZES,
+    DEFAULT_HOP_RATIO,
+    Analysis,
+    NonFiniteAudioError,
+    _check_bounds,
+    _complete_targets,
+    analyse,
+    dct_matrix,
+    mel_filterbank,
+    semitone_filterbank,
+    valid_audio,
+)
+
+__all__ = [
+    "CRITERIA",
+    "CombinedCriterion",
+    "Criterion",
+    "MFCCDistance",
+    "MSE",
+    "MelDistance",
+    "MultiResolutionSTFT",
+    "NonFiniteAudioError",
+    "OnsetDistance",
+    "PitchDistance",
+    "StepScorer",
+    "blend",
+    "distance_to_reward",
+    "make_criterion",
+    "register_criterion",
+]
+
+#: Magnitude floor inside logarithms (-100 dB re full scale; a full-scale sine on a
+#: bin centre has magnitude 0.5 with the unit-sum window).
+LOG_EPS = 1e-5
+_LN2 = math.log(2.0)
+
+
+def distance_to_reward(d: np.ndarray | float) -> np.ndarray | float:
+    """Map a distance ``d >= 0`` to a reward ``1 / (1 + d)`` in (0, 1]."""
+    return 1.0 / (1.0 + d)
+
+
+def _check_pair(audio: Any, target: Any) -> tuple[np.ndarray, np.ndarray]:
+    x = valid_audio(audio, "audio")
+    t = valid_audio(target, "target")
+    if x.shape != t.shape:
+        raise ValueError(
+            f"audio and target must have the same length, got {x.shape[0]} and {t.shape[0]}"
+        )
+    return x, t
+
+
+def _take(feats: Any, rows: slice | np.ndarray) -> Any:
+    """Select rows of a feature structure (array or tuple of arrays, rows first)."""
+    if isinstance(feats, tuple):
+        return tuple(_take(f, rows) for f in feats)
+    return feats[rows]
+
+
+def _stack(feats: Sequence[Any]) -> Any:
+    """Concatenate per-row feature structures along the row axis."""
+    if isinstance(feats[0], tuple):
+        return tuple(_stack([f[i] for f in feats]) for i in range(len(feats[0])))
+    return np.concatenate(feats, axis=0)
+
+
+class Criterion:
+    """Base class: a similarity between a rendered segment and a target segment.
+
+    Subclasses implement :meth:`features` (batched, rows first) and
+    :meth:`distance` (batched, returns one distance per row). Target-side work is
+    done once by :meth:`prepare`; :meth:`score` then only analyses the audio.
+
+    Args:
+        sample_rate: sampling rate in Hz.
+    """
+
+    name: ClassVar[str] = ""
+    #: Whether the reward is ``1 / (1 + distance)``; ``False`` for ``mse``.
+    bounded: ClassVar[bool] = True
+
+    def __init__(self, sample_rate: int) -> None:
+        if sample_rate <= 0:
+            raise ValueError(f"sample_rate must be > 0, got {sample_rate}")
+        self.sample_rate = int(sample_rate)
+
+    # -- batched building blocks ------------------------------------------------------
+    def features(self, analysis: Analysis) -> Any:
+        """Features of every row of ``analysis`` (an array or tuple, rows first)."""
+        raise NotImplementedError
+
+    def distance(self, fx: Any, ft: Any) -> np.ndarray:
+        """Distances ``>= 0`` between rows of audio and target features, float64."""
+        raise NotImplementedError
+
+    def rewards(self, fx: Any, ft: Any) -> np.ndarray:
+        """Rewards per row, float64 (``1 / (1 + distance)``)."""
+        return 1.0 / (1.0 + self.distance(fx, ft))
+
+    @property
+    def key(self) -> tuple:
+        """Hashable identity (name and parameters), used to share work across rows."""
+        return (type(self).__name__, self.sample_rate, tuple(sorted(self.params().items())))
+
+    def params(self) -> dict[str, Any]:
+        """Parameters that define this criterion (for ``key`` and ``repr``)."""
+        return {}
+
+    def __repr__(self) -> str:
+        p = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
+        return f"{type(self).__name__}({self.sample_rate}{', ' if p else ''}{p})"
+
+    # -- single-segment API -----------------------------------------------------------
+    def prepare(self, target: np.ndarray) -> Any:
+        """Compute and cache the target-side features of one segment.
+
+        Args:
+            target: shape ``(n,)``, finite float32 mono segment.
+
+        Returns:
+            Opaque prepared target to pass to :meth:`score`.
+
+        Raises:
+            NonFiniteAudioError: if ``target`` contains NaN or inf.
+        """
+        t = valid_audio(target, "target")
+        return (t.shape[0], self.features(Analysis(t[None], self.sample_rate)))
+
+    def score(self, audio: np.ndarray, prepared: Any) -> float:
+        """Reward of ``audio`` against a prepared target (higher is better).
+
+        Args:
+            audio: shape ``(n,)``, finite, same length as the prepared target.
+            prepared: result of :meth:`prepare`.
+
+        Returns:
+            float: the reward; in (0, 1] except for ``mse``.
+
+        Raises:
+            ValueError: if the lengths differ.
+            NonFiniteAudioError: if ``audio`` contains NaN or inf.
+        """
+        n, ft = prepared
+        x = valid_audio(audio, "audio")
+        if x.shape[0] != n:
+            raise ValueError(
+                f"audio and target must have the same length, got {x.shape[0]} and {n}"
+            )
+        fx = self.features(Analysis(x[None], self.sample_rate))
+        return float(self.rewards(fx, ft)[0])
+
+    def __call__(self, audio: np.ndarray, target: np.ndarray) -> float:
+        """Reward of ``audio`` against ``target`` (both 1-D, equal length)."""
+        _, t = _check_pair(audio, target)
+        return self.score(audio, self.prepare(t))
+
+
+class MSE(Criterion):
+    """Negative waveform mean squared error, RaveForce's ``raw`` criterion.
+
+    ``reward = -mean((x - t) ** 2)``: 0 is best, unbounded below in principle (at
+    least -4 for audio in [-1, 1]). Phase-sensitive: a tone delayed by half a
+    period scores worse than silence. Kept for compatibility, never a default.
+    """
+
+    name = "mse"
+    bounded = False
+
+    def features(self, analysis: Analysis) -> np.ndarray:
+        return analysis.audio
+
+    def rewards(self, fx: np.ndarray, ft: np.ndarray) -> np.ndarray:
+        if fx.shape[0] == 1:
+            # Exactly RaveForce's expression (same dtype, same reduction).
+            return np.array([-np.square(fx[0] - ft[0]).mean()], dtype=np.float64)
+        return -np.square(fx - ft).mean(axis=-1).astype(np.float64)
+
+    def distance(self, fx: np.ndarray, ft: np.ndarray) -> np.ndarray:
+        return -self.rewards(fx, ft)
+
+
+class MultiResolutionSTFT(Criterion):
+    """Multi-resolution STFT distance (spectral convergence + log-magnitude L1).
+
+    For each FFT size ``n`` (hop ``n * hop_ratio``, Hann window, centred frames)
+    with magnitude spectrograms ``X`` and ``T``::
+
+        SC_n = ||X - T||_F / max(||T||_F, eps * sqrt(size))
+        LM_n = mean |log(X + eps) - log(T + eps)|
+        d    = mean_n (SC_n + LM_n)
+
+    (Yamamoto et al. 2020; auraloss ``MultiResolutionSTFTLoss``). ``size`` is the
+    number of spectrogram cells, so the SC denominator never falls below a
+    spectrogram sitting at the log floor everywhere: a silent target step stays
+    finite. Silence against a loud target gives ``SC = 1`` plus a log term.
+
+    Two choices keep the default inside the per-step budget (see docs/rewards.md):
+
+    * ``hop_ratio=1.0``: frames of each size do not overlap. The sizes are dyadic
+      and centred, so the edges of one size's frames fall on the centres of the
+      next smaller size's frames and every sample is seen with a window weight of
+      at least 0.5 by some resolution.
+    * ``fast_log=True``: ``log`` is Mitchell's approximation read from the float32
+      bit pattern, ``log(y) ~ ln2 * (bits(y) / 2**23 - 127)``. It is monotone,
+      exact at powers of two (a gain of 2**k changes LM by exactly ``k ln 2``) and
+      within 0.06 nats (0.5 dB) of the true log; identical inputs still give 0.
+
+    Args:
+        sample_rate: sampling rate in Hz.
+        fft_sizes: FFT sizes in samples.
+        hop_ratio: hop as a fraction of the FFT size, in (0, 1].
+        eps: magnitude floor (unit-sum window: full-scale sine peak = 0.5).
+        fast_log: use the bit-pattern log approximation (``False``: ``np.log``).
+    """
+
+    name = "mrstft"
+
+    def __init__(
+        self,
+        sample_rate: int,
+        fft_sizes: Sequence[int] = DEFAULT_FFT_SIZES,
+        hop_ratio: float = DEFAULT_HOP_RATIO,
+        eps: float = LOG_EPS,
+        fast_log: bool = True,
+    ) -> None:
+        super().__init__(sample_rate)
+        if not 0.0 < hop_ratio <= 1.0:
+            raise ValueError(f"hop_ratio must be in (0, 1], got {hop_ratio}")
+        if not fft_sizes or any(int(n) < 16 for n in fft_sizes):
+            raise ValueError(f"fft_sizes must be FFT sizes >= 16, got {fft_sizes!r}")
+        if not eps > 0:
+            raise ValueError(f"eps must be > 0, got {eps}")
+        self.hop_ratio = float(hop_ratio)
+        self.fft_sizes = tuple(int(n) for n in fft_sizes)
+        self.eps = float(eps)
+        self.fast_log = bool(fast_log)
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "fft_sizes": self.fft_sizes,
+            "hop_ratio": self.hop_ratio,
+            "eps": self.eps,
+            "fast_log": self.fast_log,
+        }
+
+    def features(self, analysis: Analysis) -> Any:
+        return tuple(
+            analysis.magnitude(n, max(1, round(n * self.hop_ratio))) for n in self.fft_sizes
+        )
+
+    def prepare(self, target: np.ndarray) -> Any:
+        n, mags = super().prepare(target)
+        return (n, self._target_side(mags))
+
+    def _log(self, m: np.ndarray) -> np.ndarray:
+        y = m + np.float32(self.eps)
+        return y.view(np.int32) if self.fast_log else np.log(y)
+
+    def _target_side(self, mags: tuple[np.ndarray, ...]) -> tuple:
+        out: list[np.ndarray] = []
+        for m in mags:
+            size = m.shape[1] * m.shape[2]
+            norm = np.sqrt(np.einsum("rfb,rfb->r", m, m, dtype=np.float64))
+            out += [m, self._log(m), np.maximum(norm, self.eps * math.sqrt(size))]
+        return tuple(out)
+
+    def distance(self, fx: Any, ft: Any) -> np.ndarray:
+        eps = np.float32(self.eps)
+        d = np.zeros(fx[0].shape[0], dtype=np.float64)
+        for i, x in enumerate(fx):
+            t, log_t, norm_t = ft[3 * i : 3 * i + 3]
+            # Scratch buffers and in-place ufuncs: this is the per-step hot path.
+            buf = np.subtract(x, t)
+            flat = buf.reshape(buf.shape[0], -1)
+            sc = np.sqrt(np.einsum("rk,rk->r", flat, flat).astype(np.float64)) / norm_t
+            np.add(x, eps, out=buf)
+            if self.fast_log:
+                # Both operands are positive floats, so their int32 bit patterns
+                # differ by less than 2**31 and the subtraction cannot overflow.
+                ib = buf.view(np.int32)
+                np.subtract(ib, log_t, out=ib)
+                np.abs(ib, out=ib)
+                lm = ib.reshape(ib.shape[0], -1).sum(axis=1) * (_LN2 / 2**23)
+            else:
+                np.log(buf, out=buf)
+                np.subtract(buf, log_t, out=buf)
+                np.abs(buf, out=buf)
+                lm = flat.sum(axis=1).astype(np.float64)
+            d += sc + lm / flat.shape[1]
+        return d / len(fx)
+
+
+class MelDistance(Criterion):
+    """Log-mel L1 distance.
+
+    ``d = mean |log(M_x + eps) - log(M_t + eps)|`` over frames and bands, where
+    ``M`` is the mel magnitude (square root of the band-mean power), FFT 2048, hop
+    512, 64 bands. In nats: ``d = log(2)`` means "everything 6 dB off".
+
+    Args:
+        sample_rate: sampling rate in Hz.
+        n_fft: FFT size.
+        hop: hop in samples.
+        n_mels: number of mel bands.
+        eps: magnitude floor.
+    """
+
+    name = "mel"
+
+    def __init__(
+        self,
+        sample_rate: int,
+        n_fft: int = 2048,
+        hop: int = 512,
+        n_mels: int = 64,
+        eps: float = LOG_EPS,
+    ) -> None:
+        super().__init__(sample_rate)
+        self.n_fft, self.hop, self.n_mels, self.eps = int(n_fft), int(hop), int(n_mels), eps
+        mel_filterbank(self.sample_rate, self.n_fft, self.n_mels)  # build once, early
+
+    def params(self) -> dict[str, Any]:
+        return {"n_fft": self.n_fft, "hop": self.hop, "n_mels": self.n_mels, "eps": self.eps}
+
+    def _log_mel(self, analysis: Analysis) -> np.ndarray:
+        p = analysis.mel_power(self.n_fft, self.hop, self.n_mels)
+        return np.log(np.sqrt(p) + np.float32(self.eps))
+
+    def features(self, analysis: Analysis) -> np.ndarray:
+        return self._log_mel(analysis)
+
+    def distance(self, fx: np.ndarray, ft: np.ndarray) -> np.ndarray:
+        d = np.abs(fx - ft)
+        return d.reshape(d.shape[0], -1).mean(axis=1, dtype=np.float64)
+
+
+class MFCCDistance(MelDistance):
+    """MFCC distance, the criterion of the 2019 SuperCollider RaveForce.
+
+    ``c = DCT-II_ortho(log M)[:n_mfcc]`` per frame (``M`` as in ``mel``), and
+    ``d = mean_frames ||c_x - c_t||_2 / sqrt(n_mels)``. The normalisation makes a
+    uniform gain change of ``g`` give ``d = |log g|`` (``c0`` carries loudness).
+
+    Args:
+        sample_rate: sampling rate in Hz.
+        n_mfcc: number of coefficients kept (including ``c0``).
+        n_fft: FFT size.
+        hop: hop in samples.
+        n_mels: number of mel bands.
+        eps: magnitude floor.
+    """
+
+    name = "mfcc"
+
+    def __init__(
+        self,
+        sample_rate: int,
+        n_mfcc: int = 13,
+        n_fft: int = 2048,
+        hop: int = 512,
+        n_mels: int = 64,
+        eps: float = LOG_EPS,
+    ) -> None:
+        super().__init__(sample_rate, n_fft=n_fft, hop=hop, n_mels=n_mels, eps=eps)
+        if not 1 <= n_mfcc <= n_mels:
+            raise ValueError(f"n_mfcc must be in [1, n_mels={n_mels}], got {n_mfcc}")
+        self.n_mfcc = int(n_mfcc)
+        self._dct = dct_matrix(self.n_mels, self.n_mfcc)
+
+    def params(self) -> dict[str, Any]:
+        return {**super().params(), "n_mfcc": self.n_mfcc}
+
+    def features(self, analysis: Analysis) -> np.ndarray:
+        return self._log_mel(analysis) @ self._dct
+
+    def distance(self, fx: np.ndarray, ft: np.ndarray) -> np.ndarray:
+        diff = (fx - ft).astype(np.float64)
+        per_frame = np.sqrt(np.einsum("rfc,rfc->rf", diff, diff))
+        return per_frame.mean(axis=1) / math.sqrt(self.n_mels)
+
+
+class OnsetDistance(Criterion):
+    """Envelope and onset-strength distance, for drums: hits at the right time.
+
+    ``e`` is the log RMS envelope (boxcar window ``win``, hop ``hop``, centred),
+    ``e = log(rms + eps)``; ``o[t] = max(0, e[t] - e[t - lag])`` is its rise over
+    ``lag`` hops (onset strength)::
+
+        d = mean_t |e_x - e_t| + mean_t |o_x - o_t|
+
+    A hit that is early or late leaves frames where one signal is loud and the other
+    is not, so ``d`` grows with the time offset; ``o`` makes missing attacks cost
+    extra. Timbre is not compared: pair it with ``mrstft``.
+
+    Args:
+        sample_rate: sampling rate in Hz.
+        win: envelope window in samples (1024 = 23 ms; long enough to smooth a
+            50 Hz kick's cycles).
+        hop: envelope hop in samples (128 = 2.9 ms).
+        lag: onset rise measured over this many hops.
+        eps: RMS floor (1e-4 = -80 dBFS).
+    """
+
+    name = "onset"
+
+    def __init__(
+        self, sample_rate: int, win: int = 1024, hop: int = 128, lag: int = 4, eps: float = 1e-4
+    ) -> None:
+        super().__init__(sample_rate)
+        self.win, self.hop, self.lag, self.eps = int(win), int(hop), int(lag), float(eps)
+
+    def params(self) -> dict[str, Any]:
+        return {"win": self.win, "hop": self.hop, "lag": self.lag, "eps": self.eps}
+
+    def features(self, analysis: Analysis) -> tuple[np.ndarray, np.ndarray]:
+        e = np.log(analysis.envelope(self.win, self.hop) + self.eps)
+        prev = np.empty_like(e)
+        prev[:, : self.lag] = math.log(self.eps)
+        prev[:, self.lag :] = e[:, : -self.lag] if e.shape[1] > self.lag else prev[:, self.lag :]
+        o = np.maximum(e - prev, 0.0)
+        return e, o
+
+    def distance(self, fx: Any, ft: Any) -> np.ndarray:
+        return np.abs(fx[0] - ft[0]).mean(axis=1) + np.abs(fx[1] - ft[1]).mean(axis=1)
+
+
+class PitchDistance(Criterion):
+    """Pitch-aware distance: chroma, pitch height and loudness.
+
+    From an STFT (``n_fft`` 8192, hop 4096) a semitone spectrum ``S`` (MIDI 24 to
+    108, :func:`~raveforce_mae.features.semitone_filterbank`) is formed per frame;
+    its octave-folded sum is the chroma ``C``. Per frame::
+
+        chroma = 1 - cos(C_x + delta, C_t + delta)              in [0, 1]
+        height = W1(p_x, p_t) / 6,  p = (S + delta) / sum(S + delta)
+        level  = |log(||S_x|| + eps) - log(||S_t|| + eps)|
+        d      = mean_frames (chroma + height + level)
+
+    ``W1`` is the 1-D earth mover's distance between the normalised semitone
+    spectra, in semitones: transposing a sound by ``k`` semitones moves it by
+    exactly ``k``, so ``height`` grades how far off a note is (an octave costs 2)
+    while ``chroma`` rewards the right pitch class sharply. Spectral distances
+    hardly distinguish bass notes (ARCHITECTURE.md); this one does.
+
+    Args:
+        sample_rate: sampling rate in Hz.
+        n_fft: FFT size.
+        hop: hop in samples.
+        midi_lo: lowest semitone band (MIDI).
+        midi_hi: highest semitone band (MIDI).
+        eps: magnitude floor; ``delta`` is ``eps`` per band.
+    """
+
+    name = "pitch"
+
+    def __init__(
+        self,
+        sample_rate: int,
+        n_fft: int = 8192,
+        hop: int = 4096,
+        midi_lo: int = 24,
+        midi_hi: int = 108,
+        eps: float = 1e-4,
+    ) -> None:
+        super().__init__(sample_rate)
+        self.n_fft, self.hop = int(n_fft), int(hop)
+        self.midi_lo, self.midi_hi, self.eps = int(midi_lo), int(midi_hi), float(eps)
+        self._fb = semitone_filterbank(self.sample_rate, self.n_fft, self.midi_lo, self.midi_hi)
+        self._fbt = np.ascontiguousarray(self._fb.T)
+        n_bands = self._fb.shape[0]
+        fold = np.zeros((n_bands, 12), dtype=np.float32)
+        fold[np.arange(n_bands), (np.arange(self.midi_lo, self.midi_hi + 1)) % 12] = 1.0
+        self._fold = fold
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "n_fft": self.n_fft,
+            "hop": self.hop,
+            "midi_lo": self.midi_lo,
+            "midi_hi": self.midi_hi,
+            "eps": self.eps,
+        }
+
+    def features(self, analysis: Analysis) -> tuple[np.ndarray, ...]:
+        pw = analysis.power(self.n_fft, self.hop)
+        p = (pw.reshape(-1, pw.shape[-1]) @ self._fbt).reshape(pw.shape[:-1] + (-1,))
+        s = np.sqrt(p).astype(np.float64)
+        level = np.log(np.sqrt(p.sum(axis=-1, dtype=np.float64)) + self.eps)
+        c = s @ self._fold.astype(np.float64) + self.eps
+        c /= np.linalg.norm(c, axis=-1, keepdims=True)
+        q = s + self.eps
+        cdf = np.cumsum(q, axis=-1)
+        cdf /= cdf[..., -1:]
+        return c, cdf, level
+
+    def distance(self, fx: Any, ft: Any) -> np.ndarray:
+        cx, cdfx, lx = fx
+        ct, cdft, lt = ft
+        chroma = 1.0 - np.einsum("rfc,rfc->rf", cx, ct)
+        height = np.abs(cdfx - cdft).sum(axis=-1) / 6.0
+        level = np.abs(lx - lt)
+        return np.maximum(chroma, 0.0).mean(axis=1) + height.mean(axis=1) + level.mean(axis=1)
+
+
+class CombinedCriterion(Criterion):
+    """Weighted combination: reward = ``sum_i w_i r_i / sum_i w_i``.
+
+    Bounded criteria stay in (0, 1]. Mixing ``mse`` into a combination is allowed
+    but puts the result on a different scale.
+
+    Args:
+        terms: ``(weight, criterion)`` pairs; weights finite and > 0.
+    """
+
+    name = "combined"
+
+    def __init__(self, terms: Sequence[tuple[float, Criterion]]) -> None:
+        if not terms:
+            raise ValueError("a combined criterion needs at least one term")
+        rates = {c.sample_rate for _, c in terms}
+        if len(rates) != 1:
+            raise ValueError(f"all terms must share one sample rate, got {sorted(rates)}")
+        for w, c in terms:
+            if not (math.isfinite(w) and w > 0):
+                raise ValueError(f"weight of {c.name!r} must be finite and > 0, got {w}")
+        super().__init__(rates.pop())
+        self.terms = [(float(w), c) for w, c in terms]
+        self.bounded = all(c.bounded for _, c in terms)  # type: ignore[misc]
+
+    @property
+    def key(self) -> tuple:
+        return ("combined", tuple((w, c.key) for w, c in self.terms))
+
+    def __repr__(self) -> str:
+        return " + ".join(f"{w:g}*{c!r}" for w, c in self.terms)
+
+    def prepare(self, target: np.ndarray) -> Any:
+        t = valid_audio(target, "target")
+        return tuple(c.prepare(t) for _, c in self.terms)
+
+    def score(self, audio: np.ndarray, prepared: Any) -> float:
+        x = valid_audio(audio, "audio")
+        an = Analysis(x[None], self.sample_rate)
+        total = 0.0
+        for (w, c), (n, ft) in zip(self.terms, prepared, strict=True):
+            if x.shape[0] != n:
+                raise ValueError(
+                    f"audio and target must have the same length, got {x.shape[0]} and {n}"
+                )
+            total += w * float(c.rewards(c.features(an), ft)[0])
+        return total / sum(w for w, _ in self.terms)
+
+
+#: Registry of criterion names to classes.
+CRITERIA: dict[str, type[Criterion]] = {
+    "mse": MSE,
+    "mrstft": MultiResolutionSTFT,
+    "mel": MelDistance,
+    "mfcc": MFCCDistance,
+    "onset": OnsetDistance,
+    "pitch": PitchDistance,
+}
+
+
+def register_criterion(name: str, cls: type[Criterion]) -> None:
+    """Register a criterion class under ``name`` (usable in specs afterwards).
+
+    Args:
+        name: identifier, letters, digits and underscores.
+        cls: a :class:`Criterion` subclass taking ``sample_rate`` first.
+
+    Raises:
+        ValueError: if the name is malformed or already taken by another class.
+        TypeError: if ``cls`` is not a Criterion subclass.
+    """
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise ValueError(f"criterion name must be an identifier, got {name!r}")
+    if not (isinstance(cls, type) and issubclass(cls, Criterion)):
+        raise TypeError(f"cls must be a Criterion subclass, got {cls!r}")
+    if name in CRITERIA and CRITERIA[name] is not cls:
+        raise ValueError(f"criterion {name!r} is already registered to {CRITERIA[name]!r}")
+    CRITERIA[name] = cls
+
+
+_TERM = re.compile(r"^\s*(?:([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*\*\s*)?([A-Za-z_]\w*)\s*$")
+
+
+def _lookup(name: str, sample_rate: int, params: Mapping[str, Any] | None = None) -> Criterion:
+    cls = CRITERIA.get(name)
+    if cls is None:
+        raise ValueError(f"unknown criterion {name!r}; valid names: {sorted(CRITERIA)}")
+    return cls(sample_rate, **(params or {}))
+
+
+def make_criterion(spec: Any, sample_rate: int) -> Criterion:
+    """Build a criterion from a spec.
+
+    Args:
+        spec: a name (``"mrstft"``); a sum of optionally weighted names
+            (``"mrstft+pitch"``, ``"0.7*mrstft+0.3*onset"``); a mapping of name to
+            weight, or to a dict of parameters with an optional ``"weight"``
+            (``{"mrstft": 1.0, "pitch": {"weight": 0.5, "n_fft": 4096}}``); or a
+            :class:`Criterion` (returned as is).
+        sample_rate: sampling rate in Hz.
+
+    Returns:
+        Criterion: a single criterion, or a :class:`CombinedCriterion` for sums.
+
+    Raises:
+        ValueError: on unknown names (the message lists valid ones), malformed
+            strings or non-positive weights.
+    """
+    if isinstance(spec, Criterion):
+        return spec
+    terms: list[tuple[float, Criterion]] = []
+    if isinstance(spec, str):
+        parts = spec.split("+")
+        for part in parts:
+            m = _TERM.match(part)
+            if not m:
+                raise ValueError(
+                    f"cannot parse criterion spec {spec!r} (term {part!r}); use e.g. "
+                    f"'mrstft', 'mrstft+pitch' or '0.7*mrstft+0.3*onset'; valid names: "
+                    f"{sorted(CRITERIA)}"
+                )
+            w = float(m.group(1)) if m.group(1) else 1.0
+            terms.append((w, _lookup(m.group(2), sample_rate)))
+    elif isinstance(spec, Mapping):
+        for name, value in spec.items():
+            if isinstance(value, Mapping):
+                params = dict(value)
+                w = float(params.pop("weight", 1.0))
+                terms.append((w, _lookup(str(name), sample_rate, params)))
+            else:
+                terms.append((float(value), _lookup(str(name), sample_rate)))
+    else:
+        raise ValueError(
+            f"criterion spec must be a name, a 'w*name+...' string or a mapping, got {spec!r}"
+        )
+    if not terms:
+        raise ValueError(f"criterion spec {spec!r} names no criterion")
+    if len(terms) == 1 and terms[0][0] > 0 and math.isfinite(terms[0][0]):
+        return terms[0][1]
+    return CombinedCriterion(terms)
+
+
+def _terms(c: Criterion) -> list[tuple[float, Criterion]]:
+    return list(c.terms) if isinstance(c, CombinedCriterion) else [(1.0, c)]
+
+
+class StepScorer:
+    """Scores every track and the mix of one step against prepared targets.
+
+    All target-side work (spectra of every step of every target row) is done at
+    construction. Per step, the audio of all rows is analysed together (one FFT
+    call per resolution, shared with :class:`~raveforce_mae.features.StepObserver`
+    through :func:`~raveforce_mae.features.analyse`), and each distinct criterion
+    term is evaluated once for all rows that use it.
+
+    Args:
+        criteria: ``k + 1`` specs (one per row: stems then mix), or one spec for
+            every row; see :func:`make_criterion`.
+        sample_rate: sampling rate in Hz.
+        targets: ``k + 1`` rows, target stems then the target mix (the last row),
+            each 1-D of length ``N_total``; a stem may be ``None``. A missing mix
+            is rebuilt as the sum of the stems when they are all present.
+        bounds: ``(start, end)`` sample ranges, one per step.
+
+    Attributes:
+        available: bool array ``(k + 1,)``, which rows have a target.
+    """
+
+    def __init__(
+        self,
+        criteria: Any,
+        sample_rate: int,
+        targets: Any,
+        bounds: Sequence[tuple[int, int]],
+    ) -> None:
+        self.sample_rate = int(sample_rate)
+        rows, self.total = _complete_targets(targets)
+        self.n_rows = len(rows)
+        self.bounds = _check_bounds(bounds, self.total)
+        self.n_steps = len(self.bounds)
+        if isinstance(criteria, (str, Mapping, Criterion)):
+            criteria = [criteria] * self.n_rows
+        criteria = list(criteria)
+        if len(criteria) != self.n_rows:
+            raise ValueError(
+                f"criteria must have one spec per target row ({self.n_rows}), "
+                f"got {len(criteria)}"
+            )
+        self.criteria = [make_criterion(s, self.sample_rate) for s in criteria]
+        self.available = np.array([r is not None for r in rows])
+
+        # Group identical terms across rows: key -> (criterion, rows, weights).
+        groups: dict[tuple, tuple[Criterion, list[int], list[float]]] = {}
+        for i, c in enumerate(self.criteria):
+            if not self.available[i]:
+                continue
+            for w, term in _terms(c):
+                g = groups.setdefault(term.key, (term, [], []))
+                g[1].append(i)
+                g[2].append(w)
+        self._groups = []
+        self._weight_sum = np.zeros(self.n_rows)
+        for term, idx, ws in groups.values():
+            sel: slice | np.ndarray = (
+                slice(None) if idx == list(range(self.n_rows)) else np.array(idx)
+            )
+            w = np.array(ws)
+            self._weight_sum[idx] += w
+            self._groups.append((term, sel, np.array(idx), w))
+
+        # Target features per step and per group, computed once.
+        present = [i for i in range(self.n_rows) if rows[i] is not None]
+        tgt = np.zeros((self.n_rows, self.total), dtype=np.float32)
+        for i in present:
+            tgt[i] = rows[i]
+        self._prepared: list[list[Any]] = []
+        for a, b in self.bounds:
+            an = Analysis(tgt[:, a:b], self.sample_rate)
+            per_group = []
+            for term, sel, _, _ in self._groups:
+                ft = term.features(an)
+                if isinstance(term, MultiResolutionSTFT):
+                    ft = term._target_side(_take(ft, sel))
+                else:
+                    ft = _take(ft, sel)
+                    if isinstance(ft, np.ndarray) and not isinstance(sel, slice):
+                        ft = np.ascontiguousarray(ft)
+                per_group.append(ft)
+            self._prepared.append(per_group)
+
+    def score(self, step: int, audio: np.ndarray) -> np.ndarray:
+        """Rewards of one step for every row.
+
+        Args:
+            step: step index, ``0 <= step < n_steps``.
+            audio: shape ``(k + 1, end - start)``: rendered stems then the mix,
+                finite float32.
+
+        Returns:
+            np.ndarray: shape ``(k + 1,)``, float64; NaN where a row has no target.
+
+        Raises:
+            IndexError: if ``step`` is out of range.
+            ValueError: if ``audio`` has the wrong shape.
+            NonFiniteAudioError: if ``audio`` contains NaN or inf.
+        """
+        if not 0 <= step < self.n_steps:
+            raise IndexError(f"step must be in [0, {self.n_steps}), got {step}")
+        a, b = self.bounds[step]
+        audio = valid_audio(audio, "audio", ndim=2)
+        if audio.shape != (self.n_rows, b - a):
+            raise ValueError(
+                f"audio must have shape {(self.n_rows, b - a)} for step {step}, "
+                f"got {audio.shape}"
+            )
+        an = analyse(audio, self.sample_rate)
+        acc = np.zeros(self.n_rows)
+        for (term, sel, idx, w), ft in zip(self._groups, self._prepared[step], strict=True):
+            fx = _take(term.features(an), sel)
+            acc[idx] += w * term.rewards(fx, ft)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = acc / self._weight_sum
+        out[~self.available] = np.nan
+        return out
+
+
+def blend(r_mix: float, r_tracks: np.ndarray, weight: float) -> np.ndarray:
+    """Blend the shared (mix) reward with per-track rewards.
+
+    ``w * r_mix + (1 - w) * r_track``; a track whose reward is NaN (no target
+    stem) gets ``r_mix`` (``w = 1`` for it).
+
+    Args:
+        r_mix: reward of the mix.
+        r_tracks: shape ``(k,)``, per-track rewards, NaN where unavailable.
+        weight: ``w`` in [0, 1], the share of the mix reward.
+
+    Returns:
+        np.ndarray: shape ``(k,)``, float64.
+
+    Raises:
+        ValueError: if ``weight`` is outside [0, 1] or ``r_mix`` is not finite.
+    """
+    if not (0.0 <= weight <= 1.0):
+        raise ValueError(f"weight must be in [0, 1], got {weight}")
+    if not math.isfinite(r_mix):
+        raise ValueError(f"r_mix must be finite, got {r_mix}")
+    r = np.asarray(r_tracks, dtype=np.float64)
+    out = weight * r_mix + (1.0 - weight) * r
+    return np.where(np.isnan(r), float(r_mix), out)

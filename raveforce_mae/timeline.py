@@ -1,0 +1,116 @@
+"""A performance as one Glicol file: the merged patch of every step, with frame markers.
+
+An episode changes numbers every step, so its Glicol text is a sequence of patches.
+:func:`timeline` writes them as one file of sections::
+
+    // @render sample_rate=44100 bpm=120 seed=42
+    // @step 0 frames=0-5512
+    bass: saw 55 >> ...
+    // @step 1 frames=5512-11025
+    bass: saw 58.27 >> ...
+
+The markers are Glicol comments, so the file is valid Glicol: pasted into a Glicol
+editor it plays its last section (later definitions of a chain replace earlier ones).
+:func:`render_timeline` renders the whole performance offline, section by section in
+one engine, which reproduces the episode's mix. Consecutive steps with the same patch
+share one section.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+import glicol_wasm
+
+if TYPE_CHECKING:
+    from .scenario import Scenario
+
+__all__ = ["render_timeline", "timeline"]
+
+_RENDER = re.compile(r"^//\s*@render\s+(.*)$", re.M)
+_STEP = re.compile(r"^//\s*@step\s+(\d+)\s+frames=(\d+)-(\d+)\s*$")
+
+
+def timeline(scenario: Scenario, history: Sequence[Mapping[str, Mapping[str, float]]]) -> str:
+    """The Glicol text of a performance.
+
+    Args:
+        scenario: The scenario that was played.
+        history: Parameter values per step: track name -> parameter -> value.
+
+    Returns:
+        The timeline text (see the module docs). With no steps played, the header only.
+    """
+    sc = scenario
+    lines = [
+        f"// raveforce-mae performance of scenario {sc.name!r}: {len(history)} steps of "
+        f"{sc.step_seconds:g} s at {sc.bpm:g} bpm",
+        "// Each @step section is the patch played from that frame on; a Glicol editor plays",
+        "// the last section. `raveforce-mae render` renders the whole performance.",
+        f"// @render sample_rate={sc.sample_rate} bpm={sc.bpm:g} seed={getattr(sc, 'seed', 42)}",
+    ]
+    sections: list[tuple[int, int, int, str]] = []
+    n = sc.n_steps
+    start = 0
+    for i, values in enumerate(history):
+        a, b = sc.bounds[i % n]
+        stop = start + (b - a)
+        text = sc.patch(values).strip()
+        if sections and sections[-1][3] == text:
+            first, s0, _, _ = sections[-1]
+            sections[-1] = (first, s0, stop, text)
+        else:
+            sections.append((i, start, stop, text))
+        start = stop
+    for i, a, b, text in sections:
+        lines.append(f"// @step {i} frames={a}-{b}")
+        lines.append(text)
+    return "\n".join(lines) + "\n"
+
+
+def render_timeline(text: str, *, sample_rate: int | None = None) -> np.ndarray:
+    """Render a timeline (or a plain patch, for 4 s) in one fresh engine.
+
+    Args:
+        text: Timeline text from :func:`timeline`.
+        sample_rate: Overrides the ``@render`` header.
+
+    Returns:
+        float32 stereo audio of shape (2, frames).
+
+    Raises:
+        ValueError: if the markers are malformed or the frame ranges are not contiguous.
+        glicol_wasm.GlicolError: if the engine rejects a section.
+    """
+    opts = {"sample_rate": 44100, "bpm": 120.0, "seed": 42}
+    m = _RENDER.search(text)
+    if m:
+        for kv in m.group(1).split():
+            k, _, v = kv.partition("=")
+            if k in opts:
+                opts[k] = float(v)
+    sr = int(sample_rate or opts["sample_rate"])
+    eng = glicol_wasm.Engine(sr, bpm=float(opts["bpm"]), seed=int(opts["seed"]))
+    sections: list[tuple[int, int, list[str]]] = []
+    for line in text.splitlines():
+        s = _STEP.match(line.strip())
+        if s:
+            sections.append((int(s.group(2)), int(s.group(3)), []))
+        elif sections:
+            sections[-1][2].append(line)
+    if not sections:
+        eng.set_code(text)
+        return eng.render(4 * sr)
+    out = []
+    expect = 0
+    for a, b, body in sections:
+        if a != expect or b < a:
+            raise ValueError(f"timeline section frames={a}-{b} does not continue from frame {expect}")
+        eng.set_code("\n".join(body))
+        out.append(eng.render(b - a))
+        expect = b
+    return np.concatenate(out, axis=1)

@@ -1,0 +1,137 @@
+"""Vectorised environments for trainers: SuperSuit + Stable-Baselines3, Gymnasium vector envs.
+
+Two routes, both copying whole environments (each copy owns its own wasm engine
+instances, because Glicol's engine is a singleton per wasm instance):
+
+* :func:`make_sb3_vec_env`: the parameter-sharing route of PettingZoo's tutorials.
+  SuperSuit turns the parallel env into a vector env with one slot per agent
+  (``pettingzoo_env_to_vec_env_v1``; it needs identical spaces, which the default
+  env has, with an agent indicator in the observation), concatenates ``n_envs``
+  copies (``concat_vec_envs_v1``, in ``num_cpus`` worker processes) and adds
+  Stable-Baselines3's ``VecMonitor`` so that ``ep_rew_mean`` is logged.
+* :func:`make_gym_vector_env`: the single-agent Gymnasium env in
+  ``gymnasium.vector.AsyncVectorEnv`` (one process per worker, so rendering uses
+  every core) or ``SyncVectorEnv``.
+
+Both need optional dependencies, imported lazily: ``pip install 'raveforce-mae[rl]'``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["make_gym_vector_env", "make_sb3_vec_env"]
+
+
+def _need(module: str, extra: str = "rl") -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ImportError(
+            f"{module} is needed here: pip install 'raveforce-mae[{extra}]' "
+            "(on CPU-only machines, pip install torch first so pip keeps the CPU build)"
+        ) from None
+
+
+def make_sb3_vec_env(
+    scenario: Any = "ensemble",
+    n_envs: int = 1,
+    *,
+    num_cpus: int = 0,
+    seed: int | None = None,
+    monitor: bool = True,
+    **env_kwargs: Any,
+) -> Any:
+    """A Stable-Baselines3 ``VecEnv`` over all agents of ``n_envs`` copies of the parallel env.
+
+    The vector has ``n_envs * n_agents`` slots (one per agent of every copy); a single
+    SB3 policy then acts for every agent (parameter sharing), told apart by the agent
+    one-hot at the end of the observation.
+
+    Args:
+        scenario: Scenario name, TOML path or ``Scenario``.
+        n_envs: Copies of the environment.
+        num_cpus: Worker processes for the copies (0: all in this process).
+        seed: Seed of the first reset (copy ``i`` gets ``seed + i``).
+        monitor: Wrap in ``VecMonitor`` (episode returns in ``infos`` and the logs).
+        **env_kwargs: Passed to :func:`raveforce_mae.parallel_env` (``max_cycles``,
+            ``shared_weight``, ``criterion``, ...).
+
+    Returns:
+        stable_baselines3.common.vec_env.VecEnv
+
+    Raises:
+        ImportError: if supersuit or stable-baselines3 is missing.
+        ValueError: if ``native_spaces=True`` (agents must share one space).
+    """
+    ss = _need("supersuit")
+    vec_env_mod = _need("stable_baselines3.common.vec_env")
+    from . import parallel_env
+
+    if env_kwargs.get("native_spaces"):
+        raise ValueError("parameter sharing needs identical spaces: do not pass native_spaces=True")
+    if n_envs < 1:
+        raise ValueError(f"n_envs must be >= 1, got {n_envs}")
+    env = parallel_env(scenario, **env_kwargs)
+    venv = ss.pettingzoo_env_to_vec_env_v1(env)
+    venv = ss.concat_vec_envs_v1(venv, n_envs, num_cpus=num_cpus, base_class="stable_baselines3")
+    if seed is not None:
+        venv.seed(seed)
+    if monitor:
+        venv = vec_env_mod.VecMonitor(venv)
+    return venv
+
+
+def _gym_factory(scenario: Any, env_kwargs: dict[str, Any]) -> Any:
+    # Workers render on one core each: keep numerical libraries from starting their
+    # own thread pools on top (they would fight over the same cores).
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    from .envs.gym_env import gym_env
+
+    return gym_env(scenario, **env_kwargs)
+
+
+def make_gym_vector_env(
+    scenario: Any = "kick",
+    n_workers: int = 2,
+    asynchronous: bool = True,
+    *,
+    context: str | None = None,
+    **env_kwargs: Any,
+) -> Any:
+    """``n_workers`` copies of the single-agent env in a Gymnasium vector env.
+
+    ``AsyncVectorEnv`` runs each copy in its own process, so the engine renders on
+    every core. Each worker builds its own env from the scenario name (only the name
+    and keyword arguments are sent to the worker, never the targets or the engine);
+    the compiled engine is cached on disk, so a worker starts in milliseconds.
+
+    Args:
+        scenario: Scenario name or TOML path (a ``Scenario`` object also works, but is
+            pickled to every worker).
+        n_workers: Number of copies (processes when ``asynchronous``).
+        asynchronous: ``AsyncVectorEnv`` (True) or ``SyncVectorEnv`` (False, same
+            results in one process; for debugging and tests).
+        context: multiprocessing start method for ``AsyncVectorEnv`` (``"fork"``,
+            ``"spawn"``, ``"forkserver"``); default: the platform's.
+        **env_kwargs: Passed to :func:`raveforce_mae.gym_env`.
+
+    Returns:
+        gymnasium.vector.VectorEnv
+    """
+    import gymnasium
+
+    if n_workers < 1:
+        raise ValueError(f"n_workers must be >= 1, got {n_workers}")
+    fns: list[Callable[[], Any]] = [
+        functools.partial(_gym_factory, scenario, dict(env_kwargs)) for _ in range(n_workers)
+    ]
+    if asynchronous:
+        return gymnasium.vector.AsyncVectorEnv(fns, context=context)
+    return gymnasium.vector.SyncVectorEnv(fns)

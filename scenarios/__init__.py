@@ -1,0 +1,1 @@
+"""Built-in scenarios of raveforce-mae: one TOML file per task (see README.md)."""

@@ -1,0 +1,225 @@
+"""Behaviour of the environments: rewards, bad input, episode ends, audio and patch."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+import glicol_wasm
+import raveforce_mae
+from raveforce_mae import ParameterError, ScenarioError
+
+SCENARIOS = raveforce_mae.list_scenarios()
+
+
+def _play_reference(env):
+    sc = env.scenario
+    obs, _ = env.reset(seed=0)
+    total = {a: 0.0 for a in env.possible_agents}
+    shared = []
+    step = 0
+    while env.agents:
+        ref = sc.reference_actions(step % sc.n_steps)
+        acts = {}
+        for a in env.agents:
+            dim = env.action_space(a).shape[0]
+            v = np.zeros(dim, np.float32)
+            v[: len(ref[a])] = ref[a]
+            acts[a] = v
+        _, rew, _, _, info = env.step(acts)
+        for a in rew:
+            total[a] += rew[a]
+        shared.append(info[env.possible_agents[0]]["reward_shared"])
+        step += 1
+    return total, shared
+
+
+def _play_random(env, seed):
+    rng = np.random.default_rng(seed)
+    env.reset(seed=seed)
+    total = {a: 0.0 for a in env.possible_agents}
+    while env.agents:
+        acts = {a: rng.uniform(-1, 1, env.action_space(a).shape).astype(np.float32) for a in env.agents}
+        _, rew, _, _, _ = env.step(acts)
+        for a in rew:
+            total[a] += rew[a]
+    return total
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_reference_is_optimal_and_reproduces_target(name):
+    env = raveforce_mae.parallel_env(name)
+    if env.scenario.reference is None:
+        pytest.skip("scenario has no reference performance")
+    ref_total, shared = _play_reference(env)
+    # the reference reproduces the target exactly, so every step scores the best reward
+    audio = env.audio()
+    np.testing.assert_array_equal(audio["mix"], env.scenario.targets.mix)
+    best = max(shared)
+    assert np.allclose(shared, best)
+    for seed in range(3):
+        rnd = _play_random(env, seed)
+        for a in env.possible_agents:
+            assert rnd[a] < ref_total[a] - 1e-6, (a, rnd[a], ref_total[a])
+
+
+def test_nan_action_names_agent_and_parameter():
+    env = raveforce_mae.parallel_env("ensemble")
+    env.reset(seed=0)
+    acts = {a: np.zeros(env.action_space(a).shape, np.float32) for a in env.agents}
+    acts["kick_0"][0] = np.nan
+    track = env.scenario.tracks[1]
+    with pytest.raises(ValueError, match=rf"kick_0.*{track.free[0].name}"):
+        env.step(acts)
+    acts["kick_0"][0] = np.inf
+    with pytest.raises(ParameterError):
+        env.step(acts)
+
+
+def test_aec_nan_and_out_of_range():
+    env = raveforce_mae.env("ensemble")
+    env.reset(seed=0)
+    agent = env.agent_selection
+    shape = env.action_space(agent).shape
+    with pytest.raises(ValueError, match=agent):
+        env.step(np.full(shape, np.nan, np.float32))
+    with pytest.warns(UserWarning, match="[Oo]ut of bounds|clip"):
+        env.step(np.full(shape, 5.0, np.float32))
+
+
+def test_wrong_shape_and_dtype_say_expected_shape():
+    env = raveforce_mae.parallel_env("ensemble")
+    env.reset(seed=0)
+    shape = env.action_space("bass_0").shape
+    acts = {a: np.zeros(shape, np.float32) for a in env.agents}
+    acts["bass_0"] = np.zeros(shape[0] + 1, np.float32)
+    with pytest.raises(ParameterError, match=re.escape(str(shape))):
+        env.step(acts)
+    acts["bass_0"] = np.array(["a"] * shape[0])
+    with pytest.raises(ParameterError, match="dtype"):
+        env.step(acts)
+
+
+def test_out_of_range_is_clipped_and_reported():
+    env = raveforce_mae.parallel_env("ensemble")
+    env.reset(seed=0)
+    shape = env.action_space("bass_0").shape
+    acts = {a: np.full(shape, 3.0, np.float32) for a in env.agents}
+    _, _, _, _, info = env.step(acts)
+    assert info["bass_0"]["clipped"]
+    env2 = raveforce_mae.parallel_env("ensemble")
+    env2.reset(seed=0)
+    _, _, _, _, info2 = env2.step({a: np.ones(shape, np.float32) for a in env2.agents})
+    assert info["bass_0"]["values"] == info2["bass_0"]["values"]
+    assert np.array_equal(env.audio()["mix"], env2.audio()["mix"])
+
+
+def test_step_before_reset_and_after_end():
+    env = raveforce_mae.parallel_env("kick")
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step({})
+    env.reset(seed=0)
+    while env.agents:
+        env.step({a: env.action_space(a).sample() for a in env.agents})
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step({a: env.action_space(a).sample() for a in env.possible_agents})
+
+
+def test_bad_override_key():
+    with pytest.raises(ScenarioError, match="no_such_key"):
+        raveforce_mae.parallel_env("ensemble", no_such_key=1)
+
+
+def test_infos_carry_parts_and_values():
+    env = raveforce_mae.parallel_env("ensemble", shared_weight=0.25)
+    env.reset(seed=0)
+    acts = {a: env.action_space(a).sample() for a in env.agents}
+    _, rew, _, _, info = env.step(acts)
+    for t in env.scenario.tracks:
+        i = info[t.agent]
+        assert set(i["values"]) == {p.name for p in t.params}
+        assert i["per_track_available"]
+        assert rew[t.agent] == pytest.approx(0.25 * i["reward_shared"] + 0.75 * i["reward_track"])
+
+
+def test_truncation_at_end_no_early_termination():
+    env = raveforce_mae.parallel_env("ensemble")
+    env.reset(seed=0)
+    n = 0
+    while env.agents:
+        _, _, term, trunc, _ = env.step({a: env.action_space(a).sample() for a in env.agents})
+        n += 1
+        assert not any(term.values())
+    assert n == env.scenario.n_steps
+    assert all(trunc.values())
+    assert len(env.audio()["mix"]) == env.scenario.total_frames
+
+
+def test_merged_patch_renders_the_mix():
+    env = raveforce_mae.parallel_env("ensemble")
+    env.reset(seed=1)
+    rng = np.random.default_rng(1)
+    while env.agents:
+        env.step({a: rng.uniform(-1, 1, env.action_space(a).shape).astype(np.float32) for a in env.agents})
+    text = env.patch()
+    from raveforce_mae.timeline import render_timeline
+
+    stereo = render_timeline(text)
+    np.testing.assert_allclose(stereo[0], env.audio()["mix"], atol=2e-6)
+
+
+def test_gym_single_and_fallback():
+    kick = raveforce_mae.gym_env("kick")
+    assert kick.action_space.shape == (len(kick.scenario.tracks[0].free),)
+    ens = raveforce_mae.gym_env("ensemble")
+    assert ens.action_space.shape == (sum(len(t.free) for t in ens.scenario.tracks),)
+    ens.reset(seed=0)
+    _, r, term, trunc, info = ens.step(ens.action_space.sample())
+    assert r == info["reward_shared"]
+    assert set(info["values"]) == {"bass", "kick", "hat"}
+
+
+def test_seed_kick_example_runs_unchanged():
+    """The 2022 README example, with only the import and the 5-tuple step changed."""
+    sr = 44100
+    t = np.arange(int(0.5 * sr)) / sr
+    target = (np.sin(2 * np.pi * 60 * t) * np.maximum(0, 1 - t / 0.5)).astype(np.float32)
+    dur = len(target) / sr
+
+    env = raveforce_mae.make(
+        """
+     ~env: imp 0.1 >> envperc {} {}
+    kick_drum: sin {} >> mul ~env
+    """,
+        total_step=1,
+        step_len=dur,
+        target=target,
+        action_space=[
+            ["lin", 0.0001, dur - 0.0001],
+            ["rel", 0, lambda x: dur - 0.0001 - x],  # related to para 0
+            ["exp", 10, 10000],
+        ],
+    )
+    observation = env.reset()
+    action = env.action_space.sample()
+    observation, reward, terminated, truncated, info = env.step(action)
+    assert terminated and not truncated
+    assert observation.shape == target.shape
+    assert reward == pytest.approx(-np.mean((observation - target) ** 2))
+    assert np.abs(observation).max() > 0.01
+    with pytest.raises(RuntimeError):
+        env.step(action)
+
+
+def test_make_matches_direct_engine_render():
+    code = "o: sin {} >> mul {}"
+    target = np.zeros(4410, np.float32)
+    env = raveforce_mae.make(code, target, total_step=2, step_len=0.05,
+                             action_space=[["exp", 20, 2000], ["lin", 0, 1]])
+    env.reset()
+    env.step([440, 0.5])
+    obs, *_ = env.step([440, 0.5])
+    direct = glicol_wasm.render("o: sin 440 >> mul 0.5", 0.1)[0]
+    np.testing.assert_array_equal(obs, direct)

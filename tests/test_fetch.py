@@ -1,0 +1,228 @@
+"""Obtaining, verifying and caching the Glicol binary, on the real npm tarball.
+
+Tests that exercise the compiled-module disk cache run in subprocesses, because
+``glicol_wasm._module`` keeps compiled modules per process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import glicol_wasm as gw
+from glicol_wasm import EngineIntegrityError, EngineUnavailableError, binary
+
+ROOT = Path(__file__).resolve().parent.parent
+KNOWN_TARBALL = Path("/tmp/npmp/glicol-0.4.0.tgz")
+HOW_TO_FETCH = "python -m glicol_wasm fetch"
+
+
+@pytest.fixture(scope="session")
+def tarball(tmp_path_factory) -> Path:
+    """The real glicol-0.4.0.tgz: a known local copy, else ``npm pack`` obtains it."""
+    if KNOWN_TARBALL.is_file():
+        return KNOWN_TARBALL
+    npm = shutil.which("npm")
+    assert npm, "npm is needed to obtain glicol@0.4.0 for these tests"
+    dest = tmp_path_factory.mktemp("npm")
+    subprocess.run(
+        [npm, "pack", binary.PACKAGE, "--pack-destination", str(dest)],
+        cwd=dest, check=True, capture_output=True, timeout=300,
+    )
+    return dest / "glicol-0.4.0.tgz"
+
+
+@pytest.fixture(scope="session")
+def good_wasm(tarball, tmp_path_factory) -> Path:
+    """A verified copy of glicol_wasm.wasm outside every cache."""
+    path = tmp_path_factory.mktemp("wasm") / "glicol_wasm.wasm"
+    path.write_bytes(binary.verify_tarball(tarball.read_bytes()))
+    return path
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch) -> Path:
+    """An empty per-test cache; GLICOL_WASM unset."""
+    d = tmp_path / "cache"
+    monkeypatch.setenv("GLICOL_WASM_CACHE", str(d))
+    monkeypatch.delenv("GLICOL_WASM", raising=False)
+    return d
+
+
+def flip_byte(path: Path, offset: int | None = None) -> None:
+    data = bytearray(path.read_bytes())
+    i = len(data) // 2 if offset is None else offset
+    data[i] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def run_py(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    full = {**os.environ, "PYTHONPATH": str(ROOT), **env}
+    if "GLICOL_WASM" not in env:
+        full.pop("GLICOL_WASM", None)
+    return subprocess.run(
+        [sys.executable, "-c", code], env=full, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+# --- fetch and verification ------------------------------------------------------------
+
+
+def test_tarball_hash_is_the_published_one(tarball):
+    assert hashlib.sha256(tarball.read_bytes()).hexdigest() == binary.TARBALL_SHA256
+
+
+def test_fetch_from_tarball_into_empty_cache(tarball, cache):
+    assert not cache.exists()
+    path = gw.fetch(tarball)
+    assert path.parent == cache and path.name == binary.WASM_NAME
+    data = path.read_bytes()
+    assert len(data) == binary.WASM_SIZE == 2_235_795
+    assert hashlib.sha256(data).hexdigest() == binary.WASM_SHA256
+    assert gw.locate() == path
+    assert gw.fetch() == path  # already cached and verified: no npm, no tarball needed
+    assert not list(cache.glob("*.tmp*"))
+
+
+def test_fetch_command_line_with_tarball(tarball, tmp_path):
+    d = tmp_path / "clicache"
+    proc = subprocess.run(
+        [sys.executable, "-m", "glicol_wasm", "fetch", "--tarball", str(tarball)],
+        env={**os.environ, "PYTHONPATH": str(ROOT), "GLICOL_WASM_CACHE": str(d)},
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "verified" in proc.stderr
+    assert hashlib.sha256((d / binary.WASM_NAME).read_bytes()).hexdigest() == binary.WASM_SHA256
+
+
+def test_tampered_tarball_is_refused(tarball, cache, tmp_path):
+    bad = tmp_path / "glicol-0.4.0.tgz"
+    shutil.copy(tarball, bad)
+    flip_byte(bad)
+    with pytest.raises(EngineIntegrityError, match="integrity"):
+        gw.fetch(bad)
+    assert not (cache / binary.WASM_NAME).exists()
+
+
+def test_tampered_cached_wasm_is_refused_then_repaired(tarball, cache):
+    path = gw.fetch(tarball)
+    flip_byte(path)
+    with pytest.raises(EngineIntegrityError, match="sha256"):
+        binary.verify_file(gw.locate())
+    with pytest.raises(EngineIntegrityError, match="refusing"):
+        gw.Engine()
+    assert gw.fetch(tarball) == path  # a damaged cached copy is replaced
+    binary.verify_file(path)
+
+
+def test_glicol_wasm_pointing_to_tampered_file_is_refused(good_wasm, tmp_path, monkeypatch):
+    bad = tmp_path / "glicol_wasm.wasm"
+    shutil.copy(good_wasm, bad)
+    flip_byte(bad, offset=100)
+    monkeypatch.setenv("GLICOL_WASM", str(bad))
+    with pytest.raises(EngineIntegrityError, match="refusing to load"):
+        gw.Engine()
+    with pytest.raises(EngineIntegrityError):
+        gw.render("o: sin 440", 0.1)
+
+
+def test_glicol_wasm_pointing_to_missing_file(tmp_path, monkeypatch):
+    missing = tmp_path / "nope" / "glicol_wasm.wasm"
+    monkeypatch.setenv("GLICOL_WASM", str(missing))
+    with pytest.raises(EngineUnavailableError) as ei:
+        gw.Engine()
+    msg = str(ei.value)
+    assert "GLICOL_WASM" in msg and str(missing) in msg and HOW_TO_FETCH in msg
+
+
+def test_empty_cache_says_what_to_run(cache):
+    with pytest.raises(EngineUnavailableError) as ei:
+        gw.Engine()
+    msg = str(ei.value)
+    assert str(cache) in msg and HOW_TO_FETCH in msg and "GLICOL_WASM=" in msg
+    # the command line says the same and exits with 1, without a traceback
+    proc = run_py("import sys; from glicol_wasm.__main__ import main; sys.exit(main(['info']))",
+                  {"GLICOL_WASM_CACHE": str(cache)})
+    assert proc.returncode == 1
+    assert HOW_TO_FETCH in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_fetch_with_npm(cache):
+    """The default path: ``npm pack`` with the machine's npm configuration (network)."""
+    path = gw.fetch()
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == binary.WASM_SHA256
+
+
+# --- compiled-module cache (fresh processes) ---------------------------------------------
+
+PROBE = """
+import numpy as np, glicol_wasm as gw
+from glicol_wasm._module import compiled
+a = gw.render("o: sin 440", 0.05)
+assert np.abs(a).max() > 0.9
+print("FROM_CACHE", compiled().from_cache)
+"""
+
+
+def _probe(env: dict[str, str]) -> bool:
+    proc = run_py(PROBE, env)
+    assert proc.returncode == 0, proc.stderr
+    assert "Warning" not in proc.stderr, proc.stderr
+    return proc.stdout.split("FROM_CACHE", 1)[1].strip() == "True"
+
+
+def test_compiled_cache_is_written_reused_and_rebuilt_when_corrupt(tarball, tmp_path):
+    d = tmp_path / "cache"
+    env = {"GLICOL_WASM_CACHE": str(d)}
+    gw_fetch = run_py(f"import glicol_wasm as gw; gw.fetch({str(tarball)!r})", env)
+    assert gw_fetch.returncode == 0, gw_fetch.stderr
+
+    assert _probe(env) is False  # first process compiles and writes the cache
+    (art,) = (d / "compiled").glob("*.cwasm")
+    assert art.with_suffix(".sha256").read_text().strip() == hashlib.sha256(art.read_bytes()).hexdigest()
+    assert _probe(env) is True  # second process deserializes
+    info = run_py("from glicol_wasm.__main__ import main; main(['info'])", env)
+    assert "loaded from the compiled cache" in info.stdout
+
+    flip_byte(art)  # corrupt: the stored sha256 no longer matches
+    assert _probe(env) is False
+    assert _probe(env) is True
+
+    garbage = b"not a compiled module" * 100  # corrupt but consistent with its sha256
+    art.write_bytes(garbage)
+    art.with_suffix(".sha256").write_text(hashlib.sha256(garbage).hexdigest())
+    assert _probe(env) is False
+    assert _probe(env) is True
+    assert art.read_bytes() != garbage
+
+
+def test_unusable_cache_dir_falls_back_with_a_warning(good_wasm, tmp_path, monkeypatch):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("a regular file: nothing can be created below it")
+    monkeypatch.setenv("GLICOL_WASM_CACHE", str(blocker / "cache"))
+    wasm = tmp_path / "copy" / "glicol_wasm.wasm"  # a path this process has not compiled yet
+    wasm.parent.mkdir()
+    shutil.copy(good_wasm, wasm)
+    monkeypatch.setenv("GLICOL_WASM", str(wasm))
+    with pytest.warns(RuntimeWarning, match="cannot write the compiled-module cache"):
+        eng = gw.Engine()
+    eng.set_code("o: sin 440")
+    out = eng.render(4410)
+    assert np.abs(out).max() > 0.9
+    assert blocker.is_file()
+
+    # a fresh process: the warning, then a working engine; nothing was cached
+    env = {"GLICOL_WASM_CACHE": str(blocker / "cache"), "GLICOL_WASM": str(wasm)}
+    proc = run_py(PROBE, env)
+    assert proc.returncode == 0, proc.stderr
+    assert "RuntimeWarning" in proc.stderr and "GLICOL_WASM_CACHE" in proc.stderr
+    assert "FROM_CACHE False" in proc.stdout
