@@ -66,8 +66,8 @@ def main() -> None:
     p.add_argument("--eval-every", type=int, default=20_000, help="agent steps between evaluations")
     p.add_argument("--search-budget", type=int, default=200, help="search baseline budget (0: skip)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--model", default=str(ROOT / "examples" / "out" / "ppo_ensemble.zip"))
-    p.add_argument("--json", default=str(ROOT / "docs" / "learning_curve.json"))
+    p.add_argument("--model", default="runs/ppo_ensemble.zip", help="where to save the trained model")
+    p.add_argument("--json", default=None, help="write the curve and the summary to this JSON file")
     p.add_argument("--png", default=str(ROOT / "docs" / "learning_curve.png"))
     p.add_argument("--env-kwargs", default="{}", help="JSON dict of parallel_env keyword arguments")
     args = p.parse_args()
@@ -79,9 +79,10 @@ def main() -> None:
 
     import raveforce_mae
     from raveforce_mae import baselines
-    from raveforce_mae.vector import make_sb3_vec_env
+    from raveforce_mae.vector import limit_blas_threads, make_sb3_vec_env
 
     torch.set_num_threads(1)  # the env workers use the other core(s)
+    limit_blas_threads(1)  # small matrices: a BLAS pool per process only adds contention
     t_start = time.perf_counter()
     base = baselines_table(args.scenario, 10, args.search_budget, env_kwargs)
     print("baselines:", json.dumps(base), flush=True)
@@ -139,7 +140,7 @@ def main() -> None:
     evaluate()
     train_seconds = time.perf_counter() - t_train
     venv.close()
-    os.makedirs(os.path.dirname(args.model), exist_ok=True)
+    os.makedirs(os.path.dirname(os.path.abspath(args.model)), exist_ok=True)
     model.save(args.model)
 
     final = float(np.mean([r["eval_return"] for r in curve[-3:]]))
@@ -158,8 +159,9 @@ def main() -> None:
         summary["gap_closed"] = (curve[-1]["eval_return"] - base["random"]) / gap
         summary["gap_closed_last3"] = (final - base["random"]) / gap
     print("summary:", json.dumps({k: v for k, v in summary.items() if k != "args"}), flush=True)
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps({"summary": summary, "curve": curve}, indent=1), encoding="utf-8")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"summary": summary, "curve": curve}, indent=1), encoding="utf-8")
     plot(curve, base, args.png, args.scenario, train_seconds)
 
 

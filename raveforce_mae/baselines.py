@@ -26,14 +26,21 @@ How the search works
 --------------------
 The audio of step ``i`` depends only on the numbers of steps ``0..i`` (the engine
 carries oscillator phase, envelopes and sequencer position from one step into the
-next, but never looks ahead). Per-step rewards therefore allow an exact greedy
-search: for step ``i`` the best numbers of steps ``0..i-1`` are fixed, and each
-candidate for step ``i`` is scored by replaying that prefix in a fresh engine of the
-track (one track-step renders in about 0.1-0.2 ms) and rendering the candidate.
-Per step and track, ``budget`` candidates are evaluated: a few random ones plus the
-previous step's best (music repeats), a sweep over every level of the discrete
-parameters (``note``, ``choose``, ``int``), then CMA-ES on the continuous ones. When
-the scenario has no target stems, all tracks are searched together against the mix.
+next, but never looks ahead), and rewards are per step. The search is therefore
+greedy over steps: with the best numbers of steps ``0..i-1`` fixed, each candidate
+for step ``i`` is rendered from the engine state after that prefix (kept as a
+snapshot of the track's wasm instance, so a candidate costs one step's render) and
+scored exactly as the environment scores it. Greedy is exact for each step's reward
+but myopic: a choice that would only pay off in later steps (a long tail) is not
+seen.
+
+Per step and track, ``budget`` candidates are evaluated: the previous step's best
+(music repeats), a coarse grid that includes the bounds, a few random points, then
+coordinate cycles: every level of the discrete parameters (``note``, ``choose``,
+``int``) with the others fixed, then CMA-ES (a line search in one dimension) on the
+continuous ones. When the scenario has no target stems, all tracks are searched
+together against the mix. ``budget=None`` spends about 3,000 evaluations in all
+(:func:`auto_budget`): seconds to tens of seconds on one core.
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ import numpy as np
 
 __all__ = [
     "EpisodeResult",
+    "auto_budget",
     "Policy",
     "SearchResult",
     "load_policy",
@@ -61,8 +69,10 @@ __all__ = [
 ]
 
 POLICY_KINDS = ("random", "search", "reference")
-DEFAULT_BUDGET = 200
-"""Default evaluations per step and track of :func:`search_policy`."""
+AUTO_EVALUATIONS = 3000
+"""With ``budget=None`` the search spends about this many evaluations in total."""
+MIN_BUDGET, MAX_BUDGET = 40, 300
+"""Bounds of the automatic per-step, per-track budget."""
 
 _DISCRETE_KINDS = frozenset({"note", "choose", "int"})
 _MAX_LEVELS = 128  # a discrete parameter with more levels is searched as continuous
@@ -475,53 +485,95 @@ def _optimise_step(
         f(best_x)
         return best_x, best_f, seen
 
+    disc = [j for j, dm in enumerate(dims) if dm.levels is not None]
+    cont = [j for j, dm in enumerate(dims) if dm.levels is None]
+
     # 1. The previous step's best (music repeats), a coarse grid that includes the
-    #    bounds (a level of 0, "no hit", sits on the bound) and a few random points.
+    #    bounds (a level of 0, "no hit", sits on a bound) and a few random points.
     if x0 is not None:
         f(x0)
-    if 3**d <= budget // 3:
+    if 3**d <= budget // 6:
         for x in np.stack(np.meshgrid(*[[-1.0, 0.0, 1.0]] * d, indexing="ij"), -1).reshape(-1, d):
             f(x)
-    n_init = max(2, budget // 8)
-    for _ in range(min(n_init, left())):
+    for _ in range(min(max(2, budget // 10), left())):
         f(rng.uniform(-1.0, 1.0, d))
 
-    # 2. Sweep every level of each discrete parameter around the incumbent.
-    disc = [j for j, dm in enumerate(dims) if dm.levels is not None]
-    for j in disc:
-        levels = dims[j].levels
-        assert levels is not None
-        if len(levels) > left() // 2:
-            continue
-        base = best_x.copy()
-        for v in levels:
-            x = base.copy()
-            x[j] = v
-            f(x)
+    # 2. Coordinate cycles: every level of each discrete parameter (a note, a
+    #    choice) with the others at the incumbent (pitch landscapes are needles that a
+    #    continuous optimiser misses), then the continuous parameters with the
+    #    discrete ones fixed (a line search in 1-D, CMA-ES otherwise). Repeated while
+    #    the budget lasts, since the best note depends on the cutoff and vice versa.
+    share = max(12, budget // 3)
+    while left() > 0:
+        before = best_f
+        swept = False
+        for j in disc:
+            levels = dims[j].levels
+            assert levels is not None
+            if len(levels) > left():
+                continue
+            base = best_x.copy()
+            for v in levels:
+                if v != base[j]:
+                    x = base.copy()
+                    x[j] = v
+                    f(x)
+            swept = True
+        if cont and left() > 0:
+            # without discrete parameters one long CMA-ES run beats restarts
+            n = min(share, left()) if disc else left()
+            _continuous(f, best_x, best_f, cont, n, rng, use_cma, lambda: best_x, lambda: best_f)
+        elif not swept:
+            break
+        if best_f <= before and not cont:
+            break
+    while left() > 0:  # what is left: a local random search around the best point
+        scale = 0.3 * (left() / budget + 0.05)
+        x = best_x + rng.normal(0.0, scale, d)
+        for j in disc:  # stay on the levels
+            levels = dims[j].levels
+            assert levels is not None
+            x[j] = levels[int(np.argmin(np.abs(levels - x[j])))]
+        f(x)
+    return best_x, best_f, seen
 
-    # 3. CMA-ES on the continuous parameters (discrete ones fixed at the incumbent).
-    cont = [j for j, dm in enumerate(dims) if dm.levels is None]
-    if not cont:
-        while left() > 0:  # nothing continuous: spend the rest on random restarts
-            f(rng.uniform(-1.0, 1.0, d))
-        return best_x, best_f, seen
-    fixed = best_x.copy()
 
-    def embed(z: np.ndarray) -> np.ndarray:
+def _continuous(
+    f: Callable[[np.ndarray], float],
+    x_best: np.ndarray,
+    f_best: float,
+    cont: list[int],
+    budget: int,
+    rng: np.random.Generator,
+    use_cma: bool,
+    get_best_x: Callable[[], np.ndarray],
+    get_best_f: Callable[[], float],
+) -> None:
+    """Spend ``budget`` evaluations on the continuous coordinates ``cont`` around ``x_best``."""
+    fixed = x_best.copy()
+    used = 0
+
+    def g(z: np.ndarray) -> float:
+        nonlocal used
+        used += 1
         x = fixed.copy()
         x[cont] = z
-        return x
+        return f(x)
+
+    def left() -> int:
+        return budget - used
 
     if len(cont) == 1:
-        _line_search(lambda z: f(embed(np.array([z]))), float(best_x[cont[0]]), left)
-    elif use_cma:
+        _line_search(lambda z: g(np.array([z])), float(x_best[cont[0]]), f_best, left)
+        return
+    if use_cma:
         import cma
 
         sigma = 0.3
         while left() >= 4:
             popsize = min(4 + int(3 * math.log(len(cont))), left())
             es = cma.CMAEvolutionStrategy(
-                best_x[cont],
+                get_best_x()[cont],
                 sigma,
                 {
                     "bounds": [-1.0, 1.0],
@@ -535,26 +587,28 @@ def _optimise_step(
             )
             while not es.stop() and left() >= popsize:
                 zs = es.ask()
-                es.tell(zs, [-f(embed(np.asarray(z))) for z in zs])
+                es.tell(zs, [-g(np.asarray(z)) for z in zs])
             sigma = 0.1  # a restart refines around the best point
-            fixed = best_x.copy()
-    while left() > 0:  # fallback (no cma) or a few evaluations left: local random search
+    while left() > 0:  # no cma, or a few evaluations left: local random search
         scale = 0.3 * (left() / budget + 0.05)
-        f(best_x + rng.normal(0.0, scale, d))
-    return best_x, best_f, seen
+        g(get_best_x()[cont] + rng.normal(0.0, scale, len(cont)))
 
 
-def _line_search(f: Callable[[float], float], x0: float, left: Callable[[], int]) -> None:
-    """Grid then shrinking bracket around the best point of a 1-D function on [-1, 1]."""
+def _line_search(f: Callable[[float], float], x0: float, f0: float, left: Callable[[], int]) -> None:
+    """Grid, then a shrinking bracket around the best point of a 1-D function on [-1, 1].
+
+    ``x0`` with value ``f0`` is the incumbent, kept if no grid point beats it.
+    """
     n = max(3, min(17, left() // 3))
-    grid = np.linspace(-1.0, 1.0, n)
-    vals = [f(float(z)) for z in grid if left() > 0]
-    if not vals:
-        return
-    best = float(grid[int(np.argmax(vals))])
-    best_v = max(vals)
+    best, best_v = x0, f0
+    for z in np.linspace(-1.0, 1.0, n):
+        if left() <= 0:
+            return
+        v = f(float(z))
+        if v > best_v:
+            best, best_v = float(z), v
     h = 2.0 / (n - 1)
-    while left() >= 2 and h > 1e-5:
+    while left() >= 2 and h > 1e-6:
         for z in (best - h / 2, best + h / 2):
             z = min(1.0, max(-1.0, z))
             v = f(z)
@@ -563,9 +617,19 @@ def _line_search(f: Callable[[float], float], x0: float, left: Callable[[], int]
         h /= 2
 
 
+def auto_budget(scenario: Any) -> int:
+    """The default budget: ~3,000 evaluations in all, 40 to 300 per step and track.
+
+    ``kick`` (one step, one track) gets 300, ``bassline`` 187 and ``ensemble`` 62, so
+    that ``raveforce-mae run ensemble --agent search`` takes seconds, not minutes.
+    """
+    n = max(1, len(scenario.tracks) * scenario.n_steps)
+    return int(min(MAX_BUDGET, max(MIN_BUDGET, round(AUTO_EVALUATIONS / n))))
+
+
 def search(
     scenario: Any,
-    budget: int = DEFAULT_BUDGET,
+    budget: int | None = None,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
     *,
@@ -580,7 +644,7 @@ def search(
     Args:
         scenario: A :class:`~raveforce_mae.Scenario` (``env.scenario``).
         budget: Reward evaluations per step and per track (per step when searching
-            jointly against the mix). Must be >= 1.
+            jointly against the mix); ``None``: :func:`auto_budget`. Must be >= 1.
         seed: Seed of the random points and of CMA-ES.
         progress: Called as ``progress(done, total)`` in evaluations.
         optimiser: ``"cma"`` (needs ``pip install cma``, part of the ``[rl]`` extra),
@@ -594,6 +658,8 @@ def search(
         ValueError: on a bad budget or optimiser.
         ImportError: if ``optimiser="cma"`` and ``cma`` is not installed.
     """
+    if budget is None:
+        budget = auto_budget(scenario)
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
         raise ValueError(f"budget must be a positive int (evaluations per step and track), got {budget!r}")
     if optimiser not in ("auto", "cma", "random"):
@@ -618,10 +684,11 @@ def search(
 
     sc = scenario
     n = len(sc.tracks)
-    if sc.targets.per_track_available and all(sc.targets.stems.get(t.name) is not None for t in sc.tracks):
-        groups = [_Group(sc, [i], i) for i in range(n)]
-    else:
-        groups = [_Group(sc, list(range(n)), n)]
+    with _single_threaded_blas():
+        if sc.targets.per_track_available and all(sc.targets.stems.get(t.name) is not None for t in sc.tracks):
+            groups = [_Group(sc, [i], i) for i in range(n)]
+        else:
+            groups = [_Group(sc, list(range(n)), n)]
     total = len(groups) * sc.n_steps * int(budget)
     done = 0
 
@@ -700,7 +767,7 @@ class SearchPolicy(ActionSequencePolicy):
 
 def search_policy(
     env: Any,
-    budget: int = DEFAULT_BUDGET,
+    budget: int | None = None,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> Policy:
@@ -708,7 +775,7 @@ def search_policy(
 
     Args:
         env: The parallel env (its scenario is searched; the env itself is not stepped).
-        budget: Evaluations per step and track (see :func:`search`).
+        budget: Evaluations per step and track; ``None``: :func:`auto_budget`.
         seed: Seed of the search.
         progress: ``progress(done, total)`` callback, in evaluations.
 
@@ -810,7 +877,7 @@ def make_policy(
     if kind == "random":
         return random_policy(env, seed)
     if kind == "search":
-        return search_policy(env, budget=DEFAULT_BUDGET if budget is None else budget, seed=seed, progress=progress)
+        return search_policy(env, budget=budget, seed=seed, progress=progress)
     if kind == "reference":
         return reference_policy(env)
     if os.path.exists(kind) or os.path.exists(kind + ".zip"):

@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -70,8 +70,24 @@ def _can_encode(text: str) -> bool:
 
 def _symbols() -> dict[str, str]:
     if _can_encode("✓✗·—█░…"):
-        return {"ok": "✓", "fail": "✗", "skip": "·", "dash": "—", "full": "█", "empty": "░", "dots": "…"}
-    return {"ok": "ok", "fail": "XX", "skip": "--", "dash": "-", "full": "#", "empty": "-", "dots": "..."}
+        return {
+            "ok": "✓",
+            "fail": "✗",
+            "skip": "·",
+            "dash": "—",
+            "full": "█",
+            "empty": "░",
+            "dots": "…",
+        }
+    return {
+        "ok": "ok",
+        "fail": "XX",
+        "skip": "--",
+        "dash": "-",
+        "full": "#",
+        "empty": "-",
+        "dots": "...",
+    }
 
 
 def say(message: str = "", nl: bool = True) -> None:
@@ -98,7 +114,9 @@ def _warn(message: str) -> None:
 class CliError(click.ClickException):
     """A failure reported as ``error: message`` (plus an optional hint) with an exit code."""
 
-    def __init__(self, message: str, *, hint: str | None = None, exit_code: int = EXIT_FAILURE) -> None:
+    def __init__(
+        self, message: str, *, hint: str | None = None, exit_code: int = EXIT_FAILURE
+    ) -> None:
         super().__init__(message)
         self.hint = hint
         self.exit_code = exit_code
@@ -113,8 +131,14 @@ def _usage_error(message: str, hint: str | None = None) -> NoReturn:
     raise CliError(message, hint=hint, exit_code=EXIT_USAGE)
 
 
-def _showwarning(message: Any, category: type[Warning], filename: str, lineno: int,
-                 file: Any = None, line: str | None = None) -> None:
+def _showwarning(
+    message: Any,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
     """Show Python warnings from the library in the CLI's own style, once each."""
     text = str(message)
     if text in _SEEN_WARNINGS:
@@ -143,12 +167,17 @@ def _seconds(s: float) -> str:
     return f"{m}:{s:02d} min" if m < 60 else f"{m // 60}:{m % 60:02d}:{s:02d} h"
 
 
-def _table(header: Sequence[str], rows: Iterable[Sequence[str]], align: str | None = None) -> list[str]:
+def _table(
+    header: Sequence[str], rows: Iterable[Sequence[str]], align: str | None = None
+) -> list[str]:
     """Plain text table lines; ``align`` has one of ``l``/``r`` per column."""
     rows = [list(map(str, r)) for r in rows]
     n = len(header)
     align = align or "l" * n
-    widths = [max([click.unstyle(header[i]).__len__()] + [len(click.unstyle(r[i])) for r in rows]) for i in range(n)]
+    widths = [
+        max([click.unstyle(header[i]).__len__()] + [len(click.unstyle(r[i])) for r in rows])
+        for i in range(n)
+    ]
 
     def cell(text: str, i: int) -> str:
         pad = widths[i] - len(click.unstyle(text))
@@ -195,9 +224,12 @@ class _Progress:
             f"{'  ' + self.note if self.note else ''}  {_seconds(elapsed)}{eta}"
         )
         cols = shutil.get_terminal_size((80, 20)).columns
-        width = max(10, min(40, cols - len(self.label) - len(right) - 4))
+        # A fixed width (not one that follows the text on its right) keeps the bar still.
+        width = max(10, min(30, cols - len(click.unstyle(self.label)) - 56))
         fill = int(round(done * width))
-        bar = click.style(self._sym["full"] * fill, fg="green") + _dim(self._sym["empty"] * (width - fill))
+        bar = click.style(self._sym["full"] * fill, fg="green") + _dim(
+            self._sym["empty"] * (width - fill)
+        )
         line = f"{self.label} {bar}{right}"
         click.echo("\r\x1b[2K" + line[: cols + 40], err=True, nl=False)
         self._drawn = True
@@ -248,9 +280,7 @@ def _check_scenario_arg(arg: str) -> str:
     close = difflib.get_close_matches(arg.lower(), names, n=3, cutoff=0.5)
     if not close:  # prefixes and substrings: "drum" -> "drum_loop"
         close = [n for n in names if arg.lower() in n.lower()][:3]
-    hint = (
-        f"did you mean {' or '.join(repr(c) for c in close)}?" if close else None
-    )
+    hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else None
     known = ", ".join(names) if names else "(none found: is the package installed with its data?)"
     raise CliError(
         f"unknown scenario {arg!r}. Built-in scenarios: {known}",
@@ -278,7 +308,9 @@ def _parse_overrides(items: Sequence[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            _usage_error(f"--set expects KEY=VALUE, got {item!r}", hint="e.g. --set shared_weight=0.5")
+            _usage_error(
+                f"--set expects KEY=VALUE, got {item!r}", hint="e.g. --set shared_weight=0.5"
+            )
         try:
             out[key] = tomllib.loads(f"v = {value.strip()}")["v"]
         except tomllib.TOMLDecodeError:
@@ -300,7 +332,7 @@ def _check_writable_dir(path: Path, what: str = "output folder") -> None:
         CliError: naming the path and the reason.
     """
     if path.exists() and not path.is_dir():
-        raise CliError(f"the {what} {str(path)!r} exists and is not a folder")
+        raise CliError(f"the {what} {str(path)!r} is a file, not a folder")
     base = _nearest_existing(path)
     if not base.is_dir():
         raise CliError(
@@ -378,15 +410,21 @@ def _translate(e: Exception) -> click.ClickException:
     from .errors import RaveforceError, ScenarioError
 
     if isinstance(e, glicol_wasm.EngineIntegrityError):
-        return CliError(str(e), hint="run `python -m glicol_wasm fetch --force`, then `raveforce-mae check`")
+        return CliError(
+            str(e), hint="run `python -m glicol_wasm fetch --force`, then `raveforce-mae check`"
+        )
     if isinstance(e, glicol_wasm.EngineUnavailableError):
-        return CliError(str(e), hint="run `python -m glicol_wasm fetch`, then `raveforce-mae check`")
+        return CliError(
+            str(e), hint="run `python -m glicol_wasm fetch`, then `raveforce-mae check`"
+        )
     if isinstance(e, ScenarioError):
         return CliError(str(e), exit_code=EXIT_USAGE)
     if isinstance(e, (RaveforceError, glicol_wasm.GlicolError)):
         return CliError(str(e))
     if isinstance(e, ImportError):
-        return CliError(str(e), hint="pip install 'raveforce-mae[rl]' installs the optional dependencies")
+        return CliError(
+            str(e), hint="pip install 'raveforce-mae[rl]' installs the optional dependencies"
+        )
     if isinstance(e, OSError) and e.filename:
         return CliError(f"{e.strerror or e}: {e.filename}")
     return CliError(
@@ -417,10 +455,19 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
     cls=_Group,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
-@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
-              help="Show the version and exit.")
-@click.option("--color/--no-color", default=None,
-              help="Colour the output (default: only on a terminal, and not if NO_COLOR is set).")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and exit.",
+)
+@click.option(
+    "--color/--no-color",
+    default=None,
+    help="Colour the output (default: only on a terminal, and not if NO_COLOR is set).",
+)
 @click.option("--debug", is_flag=True, hidden=True, help="Show tracebacks of errors.")
 @click.pass_context
 def main(ctx: click.Context, color: bool | None, debug: bool) -> None:
@@ -432,7 +479,7 @@ def main(ctx: click.Context, color: bool | None, debug: bool) -> None:
       raveforce-mae scenarios                  what can be played
       raveforce-mae run ensemble --agent search
                                                play, then listen and look in runs/ensemble-search/
-    """
+    """  # noqa: D301 - click's \b (no rewrapping) needs a real backspace, not a raw string
     if color is None and os.environ.get("NO_COLOR"):
         color = False
     ctx.color = color
@@ -481,8 +528,10 @@ def scenarios_cmd(as_json: bool) -> None:
 
     names = _scenario_names()
     if not names:
-        raise CliError("no built-in scenarios were found",
-                       hint="the package data is missing: reinstall with `pip install -e .`")
+        raise CliError(
+            "no built-in scenarios were found",
+            hint="the package data is missing: reinstall with `pip install -e .`",
+        )
     rows, data = [], []
     for name in names:
         try:
@@ -493,25 +542,33 @@ def scenarios_cmd(as_json: bool) -> None:
             continue
         s = _scenario_summary(sc)
         data.append(s)
-        rows.append([
-            click.style(name, fg="green", bold=True),
-            ", ".join(s["tracks"]),
-            str(s["steps"]),
-            f"{s['duration_seconds']:.2f} s",
-            _criteria_text(sc),
-            s["description"].strip().splitlines()[0] if s["description"].strip() else "",
-        ])
+        rows.append(
+            [
+                click.style(name, fg="green", bold=True),
+                ", ".join(s["tracks"]),
+                str(s["steps"]),
+                f"{s['duration_seconds']:.2f} s",
+                _criteria_text(sc),
+                s["description"].strip().splitlines()[0] if s["description"].strip() else "",
+            ]
+        )
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
-    lines = _table(["scenario", "tracks", "steps", "duration", "criterion", "description"], rows, "lllrll")
+    lines = _table(
+        ["scenario", "tracks", "steps", "duration", "criterion", "description"], rows, "lllrll"
+    )
     cols = shutil.get_terminal_size((100, 20)).columns if sys.stderr.isatty() else 0
     for line in lines:
         if cols and len(click.unstyle(line)) > cols:  # trim the description to the terminal
             line = _clip_styled(line, cols - 1) + _symbols()["dots"]
         say(line)
-    say(_dim("\n`raveforce-mae describe NAME` shows one in full; "
-             "`raveforce-mae run NAME --agent search` plays it."))
+    say(
+        _dim(
+            "\n`raveforce-mae describe NAME` shows one in full; "
+            "`raveforce-mae run NAME --agent search` plays it."
+        )
+    )
 
 
 def _clip_styled(text: str, width: int) -> str:
@@ -530,7 +587,11 @@ def _param_row(p: Any) -> list[str]:
     kind = str(p.kind)
     unit = str(getattr(p, "unit", "") or "")
     if kind == "choose":
-        rng = "{" + ", ".join(f"{c:g}" if isinstance(c, (int, float)) else str(c) for c in p.choices) + "}"
+        rng = (
+            "{"
+            + ", ".join(f"{c:g}" if isinstance(c, (int, float)) else str(c) for c in p.choices)
+            + "}"
+        )
     elif kind == "rel":
         expr = p.expr if isinstance(p.expr, str) else getattr(p.expr, "__name__", "function")
         rng = f"= {expr}"
@@ -549,8 +610,11 @@ def _code(line: str) -> str:
     """A line of Glicol with its holes ``{name}`` highlighted."""
     parts = re.split(r"(\{[^{}]*\})", line)
     return "".join(
-        click.style(p, fg="yellow", bold=True) if p.startswith("{") else click.style(p, fg="magenta")
-        for p in parts if p
+        click.style(p, fg="yellow", bold=True)
+        if p.startswith("{")
+        else click.style(p, fg="magenta")
+        for p in parts
+        if p
     )
 
 
@@ -565,7 +629,9 @@ def _audio_stats(y: np.ndarray | None, sample_rate: int) -> str:
 
 @main.command("describe")
 @click.argument("name", metavar="NAME")
-@click.option("--json", "as_json", is_flag=True, help="Print the description as JSON on stdout instead.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the description as JSON on stdout instead."
+)
 def describe_cmd(name: str, as_json: bool) -> None:
     """Show one scenario in full: chains, parameters with their ranges, and targets.
 
@@ -575,25 +641,29 @@ def describe_cmd(name: str, as_json: bool) -> None:
     info = _scenario_summary(sc)
     tracks = []
     for t in sc.tracks:
-        tracks.append({
-            "name": t.name,
-            "agent": t.agent,
-            "criterion": str(getattr(t, "criterion", sc.criteria.get(t.name, ""))),
-            "template": str(t.template),
-            "params": [
-                {
-                    "name": p.name,
-                    "kind": p.kind,
-                    "low": getattr(p, "low", None),
-                    "high": getattr(p, "high", None),
-                    "choices": list(getattr(p, "choices", ()) or ()),
-                    "unit": getattr(p, "unit", "") or "",
-                    "expr": p.expr if isinstance(getattr(p, "expr", None), str) or p.expr is None else repr(p.expr),
-                    "free": p.kind != "rel",
-                }
-                for p in t.params
-            ],
-        })
+        tracks.append(
+            {
+                "name": t.name,
+                "agent": t.agent,
+                "criterion": str(getattr(t, "criterion", sc.criteria.get(t.name, ""))),
+                "template": str(t.template),
+                "params": [
+                    {
+                        "name": p.name,
+                        "kind": p.kind,
+                        "low": getattr(p, "low", None),
+                        "high": getattr(p, "high", None),
+                        "choices": list(getattr(p, "choices", ()) or ()),
+                        "unit": getattr(p, "unit", "") or "",
+                        "expr": p.expr
+                        if isinstance(getattr(p, "expr", None), str) or p.expr is None
+                        else repr(p.expr),
+                        "free": p.kind != "rel",
+                    }
+                    for p in t.params
+                ],
+            }
+        )
     stems = sc.targets.stems
     targets = {
         "kind": str(sc.targets.kind),
@@ -602,8 +672,13 @@ def describe_cmd(name: str, as_json: bool) -> None:
         "stems": {n: (None if y is None else len(y) / sc.sample_rate) for n, y in stems.items()},
     }
     if as_json:
-        click.echo(json.dumps({**info, "observation": str(sc.observation), "tracks": tracks,
-                               "targets": targets}, indent=2, default=str))
+        click.echo(
+            json.dumps(
+                {**info, "observation": str(sc.observation), "tracks": tracks, "targets": targets},
+                indent=2,
+                default=str,
+            )
+        )
         return
 
     head = click.style(sc.name, fg="green", bold=True)
@@ -613,11 +688,16 @@ def describe_cmd(name: str, as_json: bool) -> None:
             say(f"  {line}")
     say()
     say(_bold("timing"))
-    say(f"  {info['steps']} steps of {info['step_seconds']:g} s = {info['duration_seconds']:.2f} s "
-        f"at {info['bpm']:g} bpm, {info['sample_rate']} Hz")
+    say(
+        f"  {info['steps']} steps of {info['step_seconds']:g} s = {info['duration_seconds']:.2f} s "
+        f"at {info['bpm']:g} bpm, {info['sample_rate']} Hz"
+    )
     say(_bold("rewards"))
     w = info["shared_weight"] if info["per_track_targets"] else 1.0
-    say(f"  reward = {w:g} x shared (mix vs target mix) + {1 - w:g} x per-track (stem vs target stem)")
+    say(
+        f"  reward = {w:g} x shared (mix vs target mix)"
+        f" + {1 - w:g} x per-track (stem vs target stem)"
+    )
     say(f"  criteria: {_criteria_text(sc)}")
     say(f"  observation: {sc.observation}")
     shared = dict(getattr(sc, "shared_refs", {}) or {})
@@ -625,11 +705,18 @@ def describe_cmd(name: str, as_json: bool) -> None:
         say(_bold("shared chains") + _dim("  (used by the tracks; not set by any agent)"))
         for ref, chain in shared.items():
             say("    " + _code(f"~{ref}: {chain}"))
-    say(_dim("  {name} in a chain: a number an agent sets each step, one derived from those, or a constant"))
+    say(
+        _dim(
+            "  {name} in a chain: a number an agent sets each step, one derived from those, "
+            "or a constant"
+        )
+    )
     for tr in tracks:
         say()
-        say(f"{_bold('track ' + tr['name'])}  agent {click.style(tr['agent'], fg='cyan')}, "
-            f"criterion {tr['criterion']}")
+        say(
+            f"{_bold('track ' + tr['name'])}  agent {click.style(tr['agent'], fg='cyan')}, "
+            f"criterion {tr['criterion']}"
+        )
         t = next(t for t in sc.tracks if t.name == tr["name"])
         if getattr(t, "description", ""):
             say(f"  {t.description}")
@@ -646,7 +733,11 @@ def describe_cmd(name: str, as_json: bool) -> None:
         code = " ".join([tr["template"], *dict(getattr(t, "refs", {}) or {}).values()])
         pnames = {p.name for p in t.params}
         consts = dict(getattr(sc, "constants", {}) or {})
-        used = [h for h in dict.fromkeys(re.findall(r"\{(\w+)\}", code)) if h not in pnames and h in consts]
+        used = [
+            h
+            for h in dict.fromkeys(re.findall(r"\{(\w+)\}", code))
+            if h not in pnames and h in consts
+        ]
         if used:
             say("  " + _dim("constants: " + ", ".join(f"{h} = {consts[h]:.6g}" for h in used)))
     say()
@@ -654,7 +745,14 @@ def describe_cmd(name: str, as_json: bool) -> None:
     say(f"  mix: {_audio_stats(sc.targets.mix, sc.sample_rate)}")
     for t in sc.tracks:
         y = stems.get(t.name)
-        say(f"  {t.name}: {_audio_stats(y, sc.sample_rate) if y is not None else 'no stem (the target is the mix only)'}")
+        say(
+            f"  {t.name}: "
+            + (
+                _audio_stats(y, sc.sample_rate)
+                if y is not None
+                else "no stem (the target is the mix only)"
+            )
+        )
     ref = "yes: `--agent reference` plays it" if sc.reference is not None else "no"
     say(f"  reference performance: {ref}")
 
@@ -677,10 +775,21 @@ def _check_agent_arg(agent: str) -> str:
     if p.is_dir():
         _usage_error(f"--agent {agent!r} is a folder; expected a saved policy file (.zip)")
     close = difflib.get_close_matches(agent, AGENT_KINDS, n=1, cutoff=0.6)
-    hint = f"did you mean {close[0]!r}?" if close else (
-        f"--agent takes one of {', '.join(AGENT_KINDS)} or the path of a saved policy (.zip)"
+    hint = (
+        f"did you mean {close[0]!r}?"
+        if close
+        else (f"--agent takes one of {', '.join(AGENT_KINDS)} or the path of a saved policy (.zip)")
     )
-    _usage_error(f"--agent {agent!r}: no such policy file ({str(p.absolute())!r} does not exist)", hint=hint)
+    if _looks_like_path(agent) or agent.endswith(".zip"):
+        _usage_error(
+            f"--agent {agent!r}: no such policy file ({str(p.absolute())!r} does not exist)",
+            hint=hint,
+        )
+    _usage_error(
+        f"unknown agent {agent!r}: expected {', '.join(AGENT_KINDS)} or the path of a saved "
+        "policy (.zip)",
+        hint=hint if close else None,
+    )
 
 
 def _previous_run(out: Path) -> list[Path]:
@@ -689,7 +798,9 @@ def _previous_run(out: Path) -> list[Path]:
         return []
     found = []
     for p in sorted(out.iterdir()):
-        if (p.is_dir() and (_EPISODE_DIR.match(p.name) or p.name == "targets")) or p.name == "summary.json":
+        if (
+            p.is_dir() and (_EPISODE_DIR.match(p.name) or p.name == "targets")
+        ) or p.name == "summary.json":
             found.append(p)
     return found
 
@@ -705,8 +816,16 @@ def _remove(paths: Iterable[Path]) -> None:
 class _EpisodeWriter:
     """Writes each finished episode into its own folder, atomically (temp folder, rename)."""
 
-    def __init__(self, out: Path, env: Any, agent: str, seed: int, episodes: int,
-                 plots: bool, overrides: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        out: Path,
+        env: Any,
+        agent: str,
+        seed: int,
+        episodes: int,
+        plots: bool,
+        overrides: Mapping[str, Any],
+    ) -> None:
         self.out = out
         self.env = env
         self.sc = env.scenario
@@ -738,9 +857,8 @@ class _EpisodeWriter:
         self.written.append(final)
         return final
 
-    def _title(self, episode: int | None = None) -> str:
-        ep = f", episode {episode}" if episode is not None else ""
-        return f"{self.sc.name}: {self.agent}{ep}"
+    def _title(self, episode: int, mean_reward: float) -> str:
+        return f"{self.sc.name}: {self.agent}, episode {episode} (mean reward {mean_reward:.3f})"
 
     def _ylabel(self) -> str:
         crit = {str(v) for v in dict(self.sc.criteria).values()}
@@ -774,33 +892,49 @@ class _EpisodeWriter:
             if self.plots:
                 names = [t.name for t in sc.tracks]
                 plots.spectrogram_figure(
-                    result.audio, self.env.targets(), sc.sample_rate, tracks=names,
-                    step_seconds=sc.step_seconds, title=self._title(index),
+                    result.audio,
+                    self.env.targets(),
+                    sc.sample_rate,
+                    tracks=names,
+                    step_seconds=sc.step_seconds,
+                    title=self._title(index, result.mean_reward),
                     path=tmp / "spectrogram.png",
                 )
                 plots.reward_figure(
-                    result.rewards, result.shared, agents=list(result.agents or self.env.possible_agents),
-                    track=result.track, step_seconds=sc.step_seconds, ylabel=self._ylabel(),
-                    title=self._title(index), path=tmp / "rewards.png",
+                    result.rewards,
+                    result.shared,
+                    agents=list(result.agents or self.env.possible_agents),
+                    track=result.track,
+                    step_seconds=sc.step_seconds,
+                    ylabel=self._ylabel(),
+                    title=self._title(index, result.mean_reward),
+                    path=tmp / "rewards.png",
                 )
             final = self._commit(tmp, name)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
         agents = list(result.agents or self.env.possible_agents)
-        track_means = [float(np.nanmean(result.track[:, i])) if np.isfinite(result.track[:, i]).any()
-                       else None for i in range(len(agents))]
-        self.finished.append({
-            "episode": index,
-            "folder": name,
-            "seed": seed,
-            "mean_reward": float(result.mean_reward),
-            "mean_shared": float(np.mean(result.shared)) if result.shared.size else None,
-            "agents": {
-                a: {"mean_reward": float(np.mean(result.rewards[:, i])), "mean_track": track_means[i]}
-                for i, a in enumerate(agents)
-            },
-        })
+        track_means = [
+            float(np.nanmean(result.track[:, i])) if np.isfinite(result.track[:, i]).any() else None
+            for i in range(len(agents))
+        ]
+        self.finished.append(
+            {
+                "episode": index,
+                "folder": name,
+                "seed": seed,
+                "mean_reward": float(result.mean_reward),
+                "mean_shared": float(np.mean(result.shared)) if result.shared.size else None,
+                "agents": {
+                    a: {
+                        "mean_reward": float(np.mean(result.rewards[:, i])),
+                        "mean_track": track_means[i],
+                    }
+                    for i, a in enumerate(agents)
+                },
+            }
+        )
         self.write_summary()
         return final
 
@@ -810,14 +944,26 @@ class _EpisodeWriter:
         track_of = {t.agent: t.name for t in sc.tracks}
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["episode", "step", "time_s", "agent", "track", "reward", "shared", "track_reward"])
+        w.writerow(
+            ["episode", "step", "time_s", "agent", "track", "reward", "shared", "track_reward"]
+        )
         starts = [a for a, _ in sc.bounds]
         for k in range(result.rewards.shape[0]):
             t0 = (starts[k % len(starts)] + (k // len(starts)) * sc.total_frames) / sc.sample_rate
             for i, a in enumerate(agents):
                 tr = result.track[k, i]
-                w.writerow([index, k, f"{t0:.6g}", a, track_of.get(a, a), f"{result.rewards[k, i]:.6g}",
-                            f"{result.shared[k]:.6g}", "" if not np.isfinite(tr) else f"{tr:.6g}"])
+                w.writerow(
+                    [
+                        index,
+                        k,
+                        f"{t0:.6g}",
+                        a,
+                        track_of.get(a, a),
+                        f"{result.rewards[k, i]:.6g}",
+                        f"{result.shared[k]:.6g}",
+                        "" if not np.isfinite(tr) else f"{tr:.6g}",
+                    ]
+                )
         path.write_text(buf.getvalue(), encoding="utf-8")
 
     def summary(self) -> dict[str, Any]:
@@ -862,8 +1008,14 @@ def _results_table(writer: _EpisodeWriter) -> list[str]:
 
     rows = []
     for a in agents:
-        rows.append([a, track_of.get(a, ""), stat([e["agents"][a]["mean_reward"] for e in eps]),
-                     stat([e["agents"][a]["mean_track"] for e in eps])])
+        rows.append(
+            [
+                a,
+                track_of.get(a, ""),
+                stat([e["agents"][a]["mean_reward"] for e in eps]),
+                stat([e["agents"][a]["mean_track"] for e in eps]),
+            ]
+        )
     rows.append([_dim("mix"), _dim("(shared)"), stat([e["mean_shared"] for e in eps]), ""])
     rows.append([_bold("all"), "", _bold(stat([e["mean_reward"] for e in eps])), ""])
     return _table(["agent", "track", "reward", "per-track part"], rows, "llrr")
@@ -871,23 +1023,64 @@ def _results_table(writer: _EpisodeWriter) -> list[str]:
 
 @main.command("run")
 @click.argument("scenario", metavar="NAME")
-@click.option("--agent", "-a", default="random", show_default=True, metavar="random|search|reference|PATH",
-              help="Who plays: uniform random numbers, a black-box search against the targets, "
-                   "the scenario's own reference performance, or a saved policy (.zip).")
-@click.option("--episodes", "-n", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Episodes to play.")
-@click.option("--seed", "-s", type=int, default=0, show_default=True,
-              help="Seed of episode 0 (episode i uses seed + i).")
-@click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
-              help="Output folder.  [default: runs/NAME-AGENT]")
-@click.option("--budget", type=click.IntRange(min=1), default=None,
-              help="Search agent: evaluations per step and track (default 200).")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a scenario setting, e.g. --set shared_weight=0.5 (repeatable).")
+@click.option(
+    "--agent",
+    "-a",
+    default="random",
+    show_default=True,
+    metavar="random|search|reference|PATH",
+    help="Who plays: uniform random numbers, a black-box search against the targets, "
+    "the scenario's own reference performance, or a saved policy (.zip).",
+)
+@click.option(
+    "--episodes",
+    "-n",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Episodes to play.",
+)
+@click.option(
+    "--seed",
+    "-s",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of episode 0 (episode i uses seed + i).",
+)
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Output folder.  [default: runs/NAME-AGENT]",
+)
+@click.option(
+    "--budget",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Search agent: evaluations per step and track (default 200).",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a scenario setting, e.g. --set shared_weight=0.5 (repeatable).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace a previous run in the output folder.")
 @click.option("--no-plots", is_flag=True, help="Skip the PNG pictures (faster).")
-def run_cmd(scenario: str, agent: str, episodes: int, seed: int, out: Path | None, budget: int | None,
-            overrides: tuple[str, ...], overwrite: bool, no_plots: bool) -> None:
+def run_cmd(
+    scenario: str,
+    agent: str,
+    episodes: int,
+    seed: int,
+    out: Path | None,
+    budget: int | None,
+    overrides: tuple[str, ...],
+    overwrite: bool,
+    no_plots: bool,
+) -> None:
     """Play episodes of scenario NAME and write what to listen to and look at.
 
     \b
@@ -902,7 +1095,7 @@ def run_cmd(scenario: str, agent: str, episodes: int, seed: int, out: Path | Non
       summary.json              settings and results, for programs
 
     Ctrl-C keeps the episodes that finished; no half-written file is left behind.
-    """
+    """  # noqa: D301 - click's \b (no rewrapping) needs a real backspace, not a raw string
     from . import baselines
 
     # 1. Everything that can be wrong with the command is reported before any work.
@@ -919,10 +1112,14 @@ def run_cmd(scenario: str, agent: str, episodes: int, seed: int, out: Path | Non
         shown = ", ".join(p.name for p in previous[:4]) + (", ..." if len(previous) > 4 else "")
         if sys.stdin.isatty() and sys.stderr.isatty():
             if not click.confirm(f"{out} holds a previous run ({shown}). Replace it?", err=True):
-                raise CliError("nothing done; choose another folder with --out", exit_code=EXIT_FAILURE)
+                raise CliError(
+                    "nothing done; choose another folder with --out", exit_code=EXIT_FAILURE
+                )
         else:
-            raise CliError(f"the output folder {str(out)!r} holds a previous run ({shown})",
-                           hint="pass --overwrite to replace it, or choose another folder with --out")
+            raise CliError(
+                f"the output folder {str(out)!r} holds a previous run ({shown})",
+                hint="pass --overwrite to replace it, or choose another folder with --out",
+            )
 
     # 2. The scenario and the policy.
     import raveforce_mae
@@ -948,13 +1145,18 @@ def run_cmd(scenario: str, agent: str, episodes: int, seed: int, out: Path | Non
         result = original_step(actions)
         state["steps"] += 1
         base = 0.95 if agent == "search" else 0.0
-        progress.set(state["episode"], base + (1 - base) * state["steps"] / env.max_cycles,
-                     note=f"step {state['steps']}/{env.max_cycles}")
+        progress.set(
+            state["episode"],
+            base + (1 - base) * state["steps"] / env.max_cycles,
+            note=f"step {state['steps']}/{env.max_cycles}",
+        )
         return result
 
     def make(ep_seed: int) -> Any:
         try:
-            return baselines.make_policy(agent, env, seed=ep_seed, budget=budget, progress=on_search)
+            return baselines.make_policy(
+                agent, env, seed=ep_seed, budget=budget, progress=on_search
+            )
         except FileNotFoundError as e:
             _usage_error(f"--agent: {e}")
         except ValueError as e:
@@ -969,8 +1171,10 @@ def run_cmd(scenario: str, agent: str, episodes: int, seed: int, out: Path | Non
         _note(f"replaced the previous run in {out}")
     writer = _EpisodeWriter(out, env, _agent_label(agent), seed, episodes, not no_plots, kw)
     desc = f"{episodes} episode{'s' if episodes > 1 else ''} of {sc.n_steps} steps"
-    say(f"{_bold('playing')} {sc.name} with {_agent_label(agent)}: {desc}, "
-        f"{n_agents} agents ({', '.join(env.possible_agents)}), seed {seed}")
+    say(
+        f"{_bold('playing')} {sc.name} with {_agent_label(agent)}: {desc}, "
+        f"{n_agents} agents ({', '.join(env.possible_agents)}), seed {seed}"
+    )
     if agent in ("reference",) and episodes > 1:
         _note("the reference plays the same numbers every episode; the episodes will be identical")
     policy = None
@@ -987,15 +1191,20 @@ def run_cmd(scenario: str, agent: str, episodes: int, seed: int, out: Path | Non
             result = baselines.play_episode(env, policy, seed=ep_seed)
             progress.set(i, 1.0, note="writing", force=True)
             folder = writer.write_episode(i, ep_seed, result)
-            progress.line(f"{click.style(_symbols()['ok'], fg='green')} episode {i}: mean reward "
-                          f"{_fmt(result.mean_reward)}  {_dim(str(folder))}")
+            progress.line(
+                f"{click.style(_symbols()['ok'], fg='green')} episode {i}: mean reward "
+                f"{_fmt(result.mean_reward)}  {_dim(str(folder))}"
+            )
     except KeyboardInterrupt:
         progress.clear()
         writer.interrupted = True
         exit_code = EXIT_INTERRUPTED
-        say(click.style("interrupted", fg="yellow", bold=True)
-            + f": kept {len(writer.finished)} finished episode{'s' if len(writer.finished) != 1 else ''}, "
-              "discarded the one in progress")
+        say(
+            click.style("interrupted", fg="yellow", bold=True)
+            + f": kept {len(writer.finished)} finished "
+            + f"episode{'s' if len(writer.finished) != 1 else ''}, "
+            "discarded the one in progress"
+        )
     except click.ClickException:
         progress.clear()
         _cleanup_if_empty(writer, out, previous)
@@ -1032,8 +1241,10 @@ def run_cmd(scenario: str, agent: str, episodes: int, seed: int, out: Path | Non
     say(f"  listen: {out / best / 'mix.wav'}  (target: {out / 'targets' / 'mix.wav'})")
     if not no_plots:
         say(f"  look:   {out / best / 'spectrogram.png'}, {out / best / 'rewards.png'}")
-    say(f"  patch:  {out / best / 'performance.glicol'}  (paste into a Glicol editor, "
-        f"or `raveforce-mae render`)")
+    say(
+        f"  patch:  {out / best / 'performance.glicol'}  (paste into a Glicol editor, "
+        f"or `raveforce-mae render`)"
+    )
     if exit_code:
         raise click.exceptions.Exit(exit_code)
 
@@ -1075,20 +1286,51 @@ def _header(text: str) -> dict[str, float]:
 
 @main.command("render")
 @click.argument("patch", type=click.Path(dir_okay=False, allow_dash=True, path_type=str))
-@click.option("--seconds", "-t", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Length of the render.  [default: a performance's own length; 4 s for a plain patch]")
-@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="WAV file to write.  [default: PATCH with .wav]")
-@click.option("--sample-rate", "-r", type=click.IntRange(min=1000, max=384000), default=None,
-              help="Sample rate in Hz.  [default: the file's @render header, else 44100]")
-@click.option("--bpm", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Tempo of a plain patch.  [default: the @render header, else 120]")
-@click.option("--seed", type=int, default=None, help="Seed of `choose` in a plain patch.  [default: 42]")
-@click.option("--stereo", is_flag=True,
-              help="Write both engine channels (default: mono, the left channel, as the environments use; "
-                   "several Glicol nodes write the left channel only).")
-def render_cmd(patch: str, seconds: float | None, out: Path | None, sample_rate: int | None,
-               bpm: float | None, seed: int | None, stereo: bool) -> None:
+@click.option(
+    "--seconds",
+    "-t",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Length of the render.  [default: a performance's own length; 4 s for a plain patch]",
+)
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="WAV file to write.  [default: PATCH with .wav]",
+)
+@click.option(
+    "--sample-rate",
+    "-r",
+    type=click.IntRange(min=1000, max=384000),
+    default=None,
+    help="Sample rate in Hz.  [default: the file's @render header, else 44100]",
+)
+@click.option(
+    "--bpm",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Tempo of a plain patch.  [default: the @render header, else 120]",
+)
+@click.option(
+    "--seed", type=int, default=None, help="Seed of `choose` in a plain patch.  [default: 42]"
+)
+@click.option(
+    "--stereo",
+    is_flag=True,
+    help="Write both engine channels (default: mono, the left channel, as the environments use; "
+    "several Glicol nodes write the left channel only).",
+)
+def render_cmd(
+    patch: str,
+    seconds: float | None,
+    out: Path | None,
+    sample_rate: int | None,
+    bpm: float | None,
+    seed: int | None,
+    stereo: bool,
+) -> None:
     """Render a Glicol patch or performance (PATCH.glicol, or - for stdin) to WAV, offline.
 
     A performance written by `raveforce-mae run` (a .glicol file with `// @step` sections)
@@ -1144,7 +1386,9 @@ def render_cmd(patch: str, seconds: float | None, out: Path | None, sample_rate:
         kind = "patch"
         secs = 4.0 if seconds is None else float(seconds)
         audio = glicol_wasm.render(
-            text, secs, sr,
+            text,
+            secs,
+            sr,
             bpm=float(bpm if bpm is not None else head.get("bpm", 120.0)),
             seed=int(seed if seed is not None else head.get("seed", 42)),
         )
@@ -1158,13 +1402,18 @@ def render_cmd(patch: str, seconds: float | None, out: Path | None, sample_rate:
         if tmp.exists():
             tmp.unlink()
     peak = float(np.max(np.abs(data))) if data.size else 0.0
-    say(f"wrote {_bold(str(out))}: {kind}, {data.shape[-1] / sr:.3f} s at {sr} Hz, "
-        f"{'stereo' if stereo else 'mono'}, peak {_dbfs(peak)} {_dim(f'(rendered in {took:.2f} s)')}")
+    say(
+        f"wrote {_bold(str(out))}: {kind}, {data.shape[-1] / sr:.3f} s at {sr} Hz, "
+        f"{'stereo' if stereo else 'mono'}, peak {_dbfs(peak)} "
+        + _dim(f"(rendered in {took:.2f} s)")
+    )
     if peak == 0.0:
         _warn("the render is silent")
     elif peak > 1.0:
-        _warn("it peaks above 0 dBFS: the float WAV keeps every sample, but fixed-point "
-              "playback will clip")
+        _warn(
+            "it peaks above 0 dBFS: the float WAV keeps every sample, but fixed-point "
+            "playback will clip"
+        )
 
 
 # ---------------------------------------------------------------------------------------
@@ -1186,17 +1435,36 @@ def _find_benchmarks(folder: Path) -> list[str]:
 
 
 @main.command("bench", context_settings={"ignore_unknown_options": True})
-@click.option("--only", multiple=True, metavar="NAME",
-              help=f"Run only this benchmark (repeatable): {', '.join(BENCHMARKS)}.")
-@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder of the benchmark scripts.  [default: benchmarks/ of the source checkout]")
-@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also save the tables to this text file.")
+@click.option(
+    "--only",
+    multiple=True,
+    metavar="NAME",
+    help=f"Run only this benchmark (repeatable): {', '.join(BENCHMARKS)}.",
+)
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder of the benchmark scripts.  [default: benchmarks/ of the source checkout]",
+)
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also save the tables to this text file.",
+)
 @click.option("--list", "list_only", is_flag=True, help="List the benchmarks found and exit.")
 @click.argument("extra", nargs=-1, type=click.UNPROCESSED, metavar="[-- ARGS]")
-def bench_cmd(only: tuple[str, ...], folder: Path | None, out: Path | None, list_only: bool,
-              extra: tuple[str, ...]) -> None:
-    """Run the benchmarks (each `python benchmarks/NAME.py` in its own process) and show their tables.
+def bench_cmd(
+    only: tuple[str, ...],
+    folder: Path | None,
+    out: Path | None,
+    list_only: bool,
+    extra: tuple[str, ...],
+) -> None:
+    """Run the benchmarks and show their tables (`python benchmarks/NAME.py`, one process each).
 
     Arguments after `--` go to every benchmark script, e.g.
     `raveforce-mae bench --only env -- --steps 500`.
@@ -1207,7 +1475,7 @@ def bench_cmd(only: tuple[str, ...], folder: Path | None, out: Path | None, list
             raise CliError(
                 "the benchmarks/ folder was not found: it ships with the source checkout, "
                 "not with the installed package",
-                hint="run from a clone of the repository (git clone ...; pip install -e .), or pass --dir",
+                hint="run from a clone of the repository (pip install -e . there), or pass --dir",
             )
     elif not folder.is_dir():
         _usage_error(f"--dir {str(folder)!r}: no such folder")
@@ -1224,9 +1492,15 @@ def bench_cmd(only: tuple[str, ...], folder: Path | None, out: Path | None, list
         if unknown:
             missing = ", ".join(repr(u) for u in unknown)
             known = [b for b in BENCHMARKS if b not in names]
-            why = f" ({', '.join(known)} not written yet)" if any(u in BENCHMARKS for u in unknown) else ""
-            _usage_error(f"--only {missing}: no such benchmark in {folder}{why}",
-                         hint=f"available: {', '.join(names)}")
+            why = (
+                f" ({', '.join(known)} not written yet)"
+                if any(u in BENCHMARKS for u in unknown)
+                else ""
+            )
+            _usage_error(
+                f"--only {missing}: no such benchmark in {folder}{why}",
+                hint=f"available: {', '.join(names)}",
+            )
         selected = [n for n in names if n in only]
     if out is not None:
         _check_writable_dir(out.parent if str(out.parent) else Path("."), "folder of --out")
@@ -1244,7 +1518,12 @@ def bench_cmd(only: tuple[str, ...], folder: Path | None, out: Path | None, list
         t0 = time.perf_counter()
         proc = subprocess.Popen(
             [sys.executable, str(folder / f"{n}.py"), *extra],
-            cwd=root, env=env, stdout=subprocess.PIPE, stderr=None, text=True, bufsize=1,
+            cwd=root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=None,
+            text=True,
+            bufsize=1,
         )
         lines = []
         try:
@@ -1307,7 +1586,9 @@ def _pkg_version(mod: str) -> str | None:
 
 
 @main.command("check")
-@click.option("--fetch", is_flag=True, help="If the engine is missing, fetch it now (needs npm and network).")
+@click.option(
+    "--fetch", is_flag=True, help="If the engine is missing, fetch it now (needs npm and network)."
+)
 def check_cmd(fetch: bool) -> None:
     """Check the installation: engine fetched and verified, a patch renders, scenarios load.
 
@@ -1316,7 +1597,16 @@ def check_cmd(fetch: bool) -> None:
     c = _Checks()
     say(f"raveforce-mae {_version()} on Python {sys.version.split()[0]} ({sys.executable})")
 
-    required = ["numpy", "wasmtime", "gymnasium", "pettingzoo", "librosa", "soundfile", "matplotlib", "click"]
+    required = [
+        "numpy",
+        "wasmtime",
+        "gymnasium",
+        "pettingzoo",
+        "librosa",
+        "soundfile",
+        "matplotlib",
+        "click",
+    ]
     missing = []
     found = []
     for pkg in required:
@@ -1330,7 +1620,11 @@ def check_cmd(fetch: bool) -> None:
                 continue
         found.append(f"{pkg} {v}")
     if missing:
-        c.fail("packages", f"missing: {', '.join(missing)}", "pip install -e .  (or pip install raveforce-mae)")
+        c.fail(
+            "packages",
+            f"missing: {', '.join(missing)}",
+            "pip install -e .  (or pip install raveforce-mae)",
+        )
     else:
         c.ok("packages", ", ".join(found))
 
@@ -1350,17 +1644,27 @@ def check_cmd(fetch: bool) -> None:
             try:
                 path = glicol_wasm.fetch()
             except glicol_wasm.GlicolError as fe:
-                c.fail("engine", str(fe), "python -m glicol_wasm fetch --tarball glicol-0.4.0.tgz "
-                       "(on a machine without network: `npm pack glicol@0.4.0` elsewhere, copy the file)")
+                c.fail(
+                    "engine",
+                    str(fe),
+                    "python -m glicol_wasm fetch --tarball glicol-0.4.0.tgz "
+                    "(without network here: `npm pack glicol@0.4.0` elsewhere, copy the file)",
+                )
         else:
-            c.fail("engine", str(e).split(". Run")[0],
-                   "python -m glicol_wasm fetch   (once; or `raveforce-mae check --fetch`)")
+            c.fail(
+                "engine",
+                str(e).split(". Run")[0],
+                "python -m glicol_wasm fetch   (once; or `raveforce-mae check --fetch`)",
+            )
     if path is not None:
         try:
             data = binary.verify_file(path)
             c.ok("engine", f"{path}")
-            c.ok("verified", f"sha256 {binary.WASM_SHA256[:16]}{c.sym['dots']} ({len(data):,} bytes, "
-                 f"npm {binary.PACKAGE})")
+            c.ok(
+                "verified",
+                f"sha256 {binary.WASM_SHA256[:16]}{c.sym['dots']} ({len(data):,} bytes, "
+                f"npm {binary.PACKAGE})",
+            )
         except glicol_wasm.EngineIntegrityError as e:
             c.fail("verified", str(e).split(". Run")[0], "python -m glicol_wasm fetch --force")
             path = None
@@ -1375,8 +1679,11 @@ def check_cmd(fetch: bool) -> None:
             ms = (time.perf_counter() - t0) * 1000
             peak = float(np.max(np.abs(a[0])))
             if not np.isfinite(a).all() or not 0.45 < peak < 0.55:
-                c.fail("renders", f"{code!r} gave peak {peak:.3f} (expected 0.5)",
-                       "python -m glicol_wasm fetch --force, then report it if it persists")
+                c.fail(
+                    "renders",
+                    f"{code!r} gave peak {peak:.3f} (expected 0.5)",
+                    "python -m glicol_wasm fetch --force, then report it if it persists",
+                )
             else:
                 c.ok("renders", f"{code!r}: 0.5 s, peak {_dbfs(peak)}, in {ms:.0f} ms")
         except Exception as e:  # noqa: BLE001 - reported
@@ -1389,9 +1696,17 @@ def check_cmd(fetch: bool) -> None:
         if names:
             c.ok("scenarios", f"{len(names)} built in: {', '.join(names)}")
         else:
-            c.fail("scenarios", "none found", "reinstall with `pip install -e .` (the scenario files are package data)")
+            c.fail(
+                "scenarios",
+                "none found",
+                "reinstall with `pip install -e .` (the scenario files are package data)",
+            )
     except Exception as e:  # noqa: BLE001 - reported
-        c.fail("scenarios", f"raveforce_mae does not import: {type(e).__name__}: {e}", "pip install -e .")
+        c.fail(
+            "scenarios",
+            f"raveforce_mae does not import: {type(e).__name__}: {e}",
+            "pip install -e .",
+        )
     if names and path is not None:
         name = "ensemble" if "ensemble" in names else names[0]
         try:
@@ -1403,11 +1718,17 @@ def check_cmd(fetch: bool) -> None:
             env.step({a: env.action_space(a).sample() for a in env.agents})
             mix = env.audio()["mix"]
             if not np.abs(mix).max() > 0:
-                c.fail("environment", f"{name}: one step rendered silence", "report it: this is a bug")
+                c.fail(
+                    "environment", f"{name}: one step rendered silence", "report it: this is a bug"
+                )
             else:
-                c.ok("environment", f"{name}: reset and one step in {time.perf_counter() - t0:.2f} s")
+                c.ok(
+                    "environment", f"{name}: reset and one step in {time.perf_counter() - t0:.2f} s"
+                )
         except Exception as e:  # noqa: BLE001 - reported
-            c.fail("environment", f"{name}: {type(e).__name__}: {e}", "run with --debug and report it")
+            c.fail(
+                "environment", f"{name}: {type(e).__name__}: {e}", "run with --debug and report it"
+            )
 
     try:
         import matplotlib
@@ -1423,16 +1744,26 @@ def check_cmd(fetch: bool) -> None:
         c.fail("pictures", f"matplotlib cannot draw: {e}", "pip install -U matplotlib")
 
     opt = []
-    for pkg, why in (("cma", "CMA-ES for --agent search"), ("stable-baselines3", "--agent PATH.zip")):
+    for pkg, why in (
+        ("cma", "CMA-ES for --agent search"),
+        ("stable-baselines3", "--agent PATH.zip"),
+    ):
         v = _pkg_version(pkg)
         opt.append(f"{pkg} {v}" if v else f"{pkg} missing ({why}; pip install 'raveforce-mae[rl]')")
     c.info("optional", "; ".join(opt))
     say()
     if c.failed:
-        say(click.style(f"{c.failed} problem{'s' if c.failed > 1 else ''} found", fg="red", bold=True)
-            + ": see the fix lines above")
+        say(
+            click.style(
+                f"{c.failed} problem{'s' if c.failed > 1 else ''} found", fg="red", bold=True
+            )
+            + ": see the fix lines above"
+        )
         raise click.exceptions.Exit(EXIT_FAILURE)
-    say(click.style("all good", fg="green", bold=True) + ": try `raveforce-mae run ensemble --agent search`")
+    say(
+        click.style("all good", fg="green", bold=True)
+        + ": try `raveforce-mae run ensemble --agent search`"
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

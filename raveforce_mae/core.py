@@ -64,8 +64,10 @@ class RenderSession:
                 eng.reset()  # a new wasm instance; loaded samples are kept
         self._fresh = False
         self._last: list[str | None] = [None] * self._k
-        self._cap = max(self.scenario.total_frames, 1)
-        self._buf = np.zeros((self._k + 1, self._cap), dtype=np.float32)
+        if not hasattr(self, "_buf"):
+            # Reused across episodes: a warm buffer avoids page faults in the hot path.
+            self._cap = max(self.scenario.total_frames, 1)
+            self._buf = np.zeros((self._k + 1, self._cap), dtype=np.float32)
         self._pos = 0
         self._broken: str | None = None
         self.history: list[dict[str, dict[str, float]]] = []
@@ -88,12 +90,14 @@ class RenderSession:
                 the number of frames (``bounds[step_index]``). An episode longer than
                 the scenario loops its steps; the engines just continue.
             values: Track name -> parameter name -> value (``Track.values`` output;
-                missing ``rel`` values are computed).
+                missing ``rel`` values are computed). The per-track mappings are kept
+                in :attr:`history`: do not mutate them afterwards.
 
         Returns:
             float32 array of shape (n_tracks + 1, frames of the step), read-only: each
             track's stem (left channel), then the mix (sum of the stems in track
-            order) as the last row. It is a view of the session's audio buffer.
+            order) as the last row. It is a view of the session's audio buffer,
+            valid until the next :meth:`reset`.
 
         Raises:
             EngineError: if an engine rejects the code or produces NaN/inf. It names
@@ -130,11 +134,14 @@ class RenderSession:
                     values=dict(v),
                 ) from e
         mix = buf[k, pos:end]
-        mix[:] = buf[0, pos:end]
-        for i in range(1, k):
-            mix += buf[i, pos:end]
+        if k == 1:
+            mix[:] = buf[0, pos:end]
+        else:  # summed in track order: ((s0 + s1) + s2) + ...
+            np.add(buf[0, pos:end], buf[1, pos:end], out=mix)
+            for i in range(2, k):
+                mix += buf[i, pos:end]
         self._pos = end
-        self.history.append({name: dict(values[name]) for name in names})
+        self.history.append({name: values[name] for name in names})
         out = buf[:, pos:end]
         out.flags.writeable = False
         return out

@@ -246,6 +246,18 @@ def _mel_filterbank_t(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
     return _readonly(np.ascontiguousarray(mel_filterbank(sample_rate, n_fft, n_mels).T))
 
 
+#: Samples faded in and out (raised cosine) at both ends of a segment before any
+#: STFT, so that cutting a tone at a step boundary does not add a click whose
+#: spectrum depends on the phase the tone happens to have there.
+EDGE_FADE = 256
+
+
+@functools.lru_cache(maxsize=8)
+def _fade_ramp(m: int) -> np.ndarray:
+    r = 0.5 - 0.5 * np.cos(np.pi * (np.arange(m) + 0.5) / m)
+    return _readonly(r.astype(np.float32))
+
+
 def n_frames(n: int, n_fft: int, hop: int) -> int:
     """Number of STFT frames for ``n`` samples.
 
@@ -329,6 +341,11 @@ class Analysis:
             p = max(left, right, 2048)
             buf = np.zeros((rows, self.n + 2 * p), dtype=np.float32)
             buf[:, p : p + self.n] = self.audio[:rows]
+            m = min(EDGE_FADE, self.n // 2)
+            if m > 0:
+                ramp = _fade_ramp(m)
+                buf[:, p : p + m] *= ramp
+                buf[:, p + self.n - m : p + self.n] *= ramp[::-1]
             self._pad_buf, self._pad = buf, p
         return buf, self._pad
 
@@ -374,6 +391,9 @@ class Analysis:
                 s = self.spectrum(n_fft, hop)
                 out = s.real * s.real
                 out += s.imag * s.imag
+            # Squares of tiny magnitudes are subnormal, and a matrix product over
+            # subnormals is ~50x slower; -300 dB is silence for every purpose here.
+            np.maximum(out, np.float32(1e-30), out=out)
             self._cache[key] = out
         return out
 
@@ -517,8 +537,8 @@ def log_mel_summary(
         np.ndarray: shape ``(n_mels,)``, float32 in [-1, 1] (see :func:`log_mel`).
     """
     y = valid_audio(y, "y")
-    mp = Analysis(y[None], sample_rate).mel_power(n_fft, hop_length, n_mels)[0]
-    return power_to_unit(mp.mean(axis=0))
+    mean_power = Analysis(y[None], sample_rate).power(n_fft, hop_length)[0].mean(axis=0)
+    return power_to_unit(mean_power @ _mel_filterbank_t(sample_rate, n_fft, n_mels))
 
 
 # --------------------------------------------------------------------------------------
@@ -664,7 +684,8 @@ class StepObserver:
         # Target features for every step, computed once: (n_steps, n_tracks + 1, size).
         own = [i if rows[i] is not None else n_tracks for i in range(n_tracks)]
         self._own_rows = np.array(own)
-        tgt = np.stack([r for r in rows])  # type: ignore[misc]
+        # A missing stem's row is never read (its agent sees the mix target).
+        tgt = np.stack([np.zeros(self.total, np.float32) if r is None else r for r in rows])
         feats = np.empty((self.n_steps, n_tracks + 1, size), dtype=np.float32)
         for s, (a, b) in enumerate(self.bounds):
             feats[s] = self._features(Analysis(tgt[:, a:b], self.sample_rate))
@@ -683,10 +704,11 @@ class StepObserver:
 
     def _features(self, an: Analysis) -> np.ndarray:
         """Per-row feature block, shape ``(rows, block_size)``, float32 in [-1, 1]."""
-        mp = an.mel_power(self._n_fft, self._hop, self.n_mels)
         if self.kind == "default":
-            return power_to_unit(mp.mean(axis=1))
-        frames = power_to_unit(mp)
+            # Averaging over frames commutes with the filterbank: average first.
+            mean_power = an.power(self._n_fft, self._hop).mean(axis=1)
+            return power_to_unit(mean_power @ _mel_filterbank_t(self.sample_rate, self._n_fft, self.n_mels))
+        frames = power_to_unit(an.mel_power(self._n_fft, self._hop, self.n_mels))
         out = np.full((an.rows, self._block_size), -1.0, dtype=np.float32)
         out[:, : frames.shape[1] * self.n_mels] = frames.reshape(an.rows, -1)
         return out

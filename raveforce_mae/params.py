@@ -266,6 +266,7 @@ class Param:
     depends: tuple[str, ...] = ()
     doc: str = ""
     _fn: Any = field(default=None, repr=False, compare=False)
+    _map: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         where = f"parameter {self.name!r}"
@@ -329,18 +330,21 @@ class Param:
             raise ScenarioError(f"{where}: only 'note' parameters take a unit")
         if self.kind != "rel" and (self.expr is not None or self.depends):
             raise ScenarioError(f"{where}: only 'rel' parameters take expr")
+        set_(self, "_map", self._build_map())
 
     # -- pickling: compiled expressions are rebuilt -------------------------------------
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_fn"] = None
+        state["_map"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         if self.kind == "rel" and isinstance(self.expr, str):
             object.__setattr__(self, "_fn", compile_expr(self.expr)[0])
+        object.__setattr__(self, "_map", self._build_map())
 
     # -- properties ------------------------------------------------------------------------
 
@@ -369,24 +373,50 @@ class Param:
         """
         if not u == u:  # NaN; inf is clipped like any out-of-range value
             raise ParameterError(f"parameter {self.name!r}: action is NaN; expected a value in [-1, 1]")
-        u = -1.0 if u < -1.0 else 1.0 if u > 1.0 else float(u)
-        kind = self.kind
-        if kind == "lin":
-            return self.low + (u + 1.0) * 0.5 * (self.high - self.low)  # type: ignore[operator]
-        if kind == "exp":
-            return self.low * (self.high / self.low) ** ((u + 1.0) * 0.5)  # type: ignore[operator]
-        if kind == "rel":
+        if self.kind == "rel":
             raise ParameterError(f"parameter {self.name!r} is 'rel': it is derived, not set by an action")
+        return self._map(float(u))
+
+    def mapper(self) -> Callable[[float], float]:
+        """A fast ``u -> value`` function (clips ``u``; does not check for NaN)."""
+        return self._map
+
+    def _build_map(self) -> Callable[[float], float] | None:
+        kind = self.kind
+        if kind == "rel":
+            return None
+        if kind == "lin":
+            lo, half = self.low, (self.high - self.low) * 0.5  # type: ignore[operator]
+
+            def lin(u: float) -> float:
+                u = -1.0 if u < -1.0 else 1.0 if u > 1.0 else u
+                return lo + (u + 1.0) * half
+
+            return lin
+        if kind == "exp":
+            lo, ratio = self.low, self.high / self.low  # type: ignore[operator]
+
+            def exp(u: float) -> float:
+                u = -1.0 if u < -1.0 else 1.0 if u > 1.0 else u
+                return lo * ratio ** ((u + 1.0) * 0.5)
+
+            return exp
         n = self.n_values
-        i = int((u + 1.0) * 0.5 * n)
-        if i >= n:
-            i = n - 1
+        half_n = n * 0.5
         if kind == "choose":
-            return self.choices[i]
-        v = self.low + i  # type: ignore[operator]
-        if kind == "note" and self.unit == "hz":
-            return midi_to_hz(v)
-        return v
+            table = self.choices
+        elif kind == "note" and self.unit == "hz":
+            table = tuple(midi_to_hz(self.low + i) for i in range(n))  # type: ignore[operator]
+        else:
+            table = tuple(float(self.low + i) for i in range(n))  # type: ignore[operator]
+        last = n - 1
+
+        def discrete(u: float) -> float:
+            u = -1.0 if u < -1.0 else 1.0 if u > 1.0 else u
+            i = int((u + 1.0) * half_n)
+            return table[i if i < last else last]
+
+        return discrete
 
     def index_of(self, value: float) -> int:
         """Bin index of a value of a discrete parameter (nearest value)."""

@@ -165,9 +165,9 @@ def split_code(text: str) -> list[tuple[str, bool, str]]:
         if line.lstrip().startswith(">>") and joined:
             joined[-1] += " " + line.strip()
         else:
-            joined.extend(part for part in line.split(";") if part.strip())
+            joined.append(line)
     out = []
-    for line in joined:
+    for line in (part for ln in joined for part in ln.split(";") if part.strip()):
         m = _LINE.match(line)
         if not m or not NAME.fullmatch(m.group(2)):
             raise PatchError(

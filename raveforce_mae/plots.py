@@ -78,7 +78,9 @@ def track_colours(names: Sequence[str]) -> dict[str, str]:
 
 
 @functools.lru_cache(maxsize=8)
-def _band_basis(sample_rate: int, n_fft: int, n_bands: int, fmin: float) -> tuple[np.ndarray, np.ndarray]:
+def _band_basis(
+    sample_rate: int, n_fft: int, n_bands: int, fmin: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Triangular bands evenly spaced in log frequency (peak 1), and their edges in Hz.
 
     Log-spaced bands keep a bass line's notes as far apart as a melody's (a mel scale
@@ -131,7 +133,9 @@ def _freq_axis(ax: Any, edges: np.ndarray) -> None:
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
     ax.set_ylim(float(np.log2(edges[0])), float(np.log2(edges[-1])))
-    hz = [t for t in (50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000) if edges[0] <= t <= edges[-1]]
+    hz = [
+        t for t in (50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000) if edges[0] <= t <= edges[-1]
+    ]
     ax.yaxis.set_major_locator(FixedLocator([float(np.log2(t)) for t in hz]))
     ax.yaxis.set_minor_locator(NullLocator())
 
@@ -207,17 +211,35 @@ def spectrogram_figure(
             if s is None:
                 ax.set_facecolor("#f2f2f2")
                 what = "no target stem\n(the target is the mix only)" if c == 1 else "not rendered"
-                ax.text(0.5, 0.5, what, transform=ax.transAxes, ha="center", va="center",
-                        fontsize=9, color="#555555")
+                ax.text(
+                    0.5,
+                    0.5,
+                    what,
+                    transform=ax.transAxes,
+                    ha="center",
+                    va="center",
+                    fontsize=9,
+                    color="#555555",
+                )
                 _freq_axis(ax, _band_basis(int(sample_rate), _N_FFT, _N_BANDS, _FMIN)[1])
             else:
                 db, times, edges = s
                 # The bands are evenly spaced in log frequency: one image in log2(Hz)
                 # units, the axis labelled in Hz (much faster than pcolormesh).
                 mesh = ax.imshow(
-                    db, origin="lower", aspect="auto", cmap="magma", vmin=vmin, vmax=vmax,
+                    db,
+                    origin="lower",
+                    aspect="auto",
+                    cmap="magma",
+                    vmin=vmin,
+                    vmax=vmax,
                     interpolation="nearest",
-                    extent=(times[0], times[-1], float(np.log2(edges[0])), float(np.log2(edges[-1]))),
+                    extent=(
+                        times[0],
+                        times[-1],
+                        float(np.log2(edges[0])),
+                        float(np.log2(edges[-1])),
+                    ),
                 )
                 _freq_axis(ax, edges)
             ax.set_xlim(0.0, duration or 1.0)
@@ -229,8 +251,9 @@ def spectrogram_figure(
                 spine.set_edgecolor(colours[name])
                 spine.set_linewidth(1.8 if name != "mix" else 1.0)
             if c == 0:
-                ax.set_ylabel(f"{name}\nfrequency (Hz)", color=colours[name], fontsize=9,
-                              fontweight="bold")
+                ax.set_ylabel(
+                    f"{name}\nfrequency (Hz)", color=colours[name], fontsize=9, fontweight="bold"
+                )
             if r == rows - 1:
                 ax.set_xlabel("time (s)")
             if r == 0:
@@ -291,8 +314,17 @@ def reward_figure(
     marker = "o" if len(steps) <= 48 else None
     for i, a in enumerate(agents):
         ax.plot(steps, rewards[:, i], color=colours[a], marker=marker, ms=3.5, lw=1.6, label=a)
-    ax.plot(steps, shared, color=MIX_COLOUR, ls="--", lw=1.6, marker=marker, ms=3, mfc="white",
-            label="shared (mix)")
+    ax.plot(
+        steps,
+        shared,
+        color=MIX_COLOUR,
+        ls="--",
+        lw=1.6,
+        marker=marker,
+        ms=3,
+        mfc="white",
+        label="shared (mix)",
+    )
     ax.set_ylabel(ylabel)
     ax.set_title("reward per step (blend of shared and per-track parts)", fontsize=10)
     if has_track:

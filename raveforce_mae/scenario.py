@@ -63,7 +63,7 @@ _TOP_KEYS = (
     "name", "description", "seed", "timing", "constants", "shared", "samples",
     "tracks", "reward", "observation", "targets",
 )  # fmt: skip
-_TIMING_KEYS = ("sample_rate", "bpm", "steps", "step_beats", "step_seconds")
+_TIMING_KEYS = ("sample_rate", "bpm", "steps", "step_beats", "step_seconds", "end")
 _TRACK_KEYS = ("chain", "code", "refs", "params", "reference", "criterion", "role", "description")
 _PARAM_KEYS = ("name", "kind", "low", "high", "choices", "unit", "expr", "depends", "doc")
 _REWARD_KEYS = ("criterion", "mix_criterion", "shared_weight")
@@ -73,7 +73,7 @@ _ROLE = NAME.pattern.replace("_", "")  # roles have no underscore: agents are <r
 _AUDIO_EXT = (".wav", ".flac")
 
 _OVERRIDE_KEYS = (
-    "steps", "n_steps", "bpm", "sample_rate", "step_beats", "step_seconds", "seed",
+    "steps", "n_steps", "bpm", "sample_rate", "step_beats", "step_seconds", "end", "seed",
     "shared_weight", "criterion", "mix_criterion", "criteria", "observation", "per_track",
     "name", "description",
 )  # fmt: skip
@@ -218,6 +218,7 @@ class Track:
         s = object.__setattr__
         s(self, "_rels", tuple(rel_order(self.params, list(self.constants))))
         s(self, "_free_names", tuple(p.name for p in self.free))
+        s(self, "_maps", tuple((p.name, p.mapper()) for p in self.free))
         fmt, names = compile_lines(self._shared_lines + self._own)
         s(self, "_code_fmt", fmt)
         s(self, "_code_names", names)
@@ -268,13 +269,13 @@ class Track:
                 f"{len(free)} (one value in [-1, 1] for each of {list(self._free_names)}), got {_show(action)}"
             )
         out: dict[str, float] = {}
-        for p, u in zip(free, a):
+        for (name, fn), u in zip(self._maps, a):  # type: ignore[attr-defined]
             if not (-math.inf < u < math.inf):
                 raise ParameterError(
-                    f"agent {self.agent!r} (track {self.name!r}): parameter {p.name!r} got a "
+                    f"agent {self.agent!r} (track {self.name!r}): parameter {name!r} got a "
                     f"non-finite action {u}; expected a value in [-1, 1]"
                 )
-            out[p.name] = p.from_unit(u)
+            out[name] = fn(u)
         if self._rels:  # type: ignore[attr-defined]
             env = dict(self.constants)
             env.update(out)
@@ -325,14 +326,19 @@ class Track:
         """A fast ``values -> code`` function (what :class:`~raveforce_mae.core.RenderSession` calls)."""
         fmt: str = self._code_fmt  # type: ignore[attr-defined]
         names: tuple[str, ...] = self._code_names  # type: ignore[attr-defined]
-        fnum = format_number
         fill = self._fill
 
         def code(values: Mapping[str, float]) -> str:
+            # Fast path: "%.6g" is Glicol-safe unless it has an exponent, nan/inf or "-0";
+            # those rare numbers take format_number's slow path.
             try:
-                return fmt.format(*[fnum(values[n]) for n in names])
+                strs = [f"{values[n]:.6g}" for n in names]
             except KeyError:
                 return fill(fmt, names, values)
+            probe = " ".join(strs) + " "
+            if "e" in probe or "n" in probe or "-0 " in probe:
+                return fill(fmt, names, values)
+            return fmt.format(*strs)
 
         return code
 
@@ -370,6 +376,9 @@ class Scenario:
         bounds: ``(start, stop)`` frames of each step: ``start = round(i * step_seconds
             * sample_rate)``, so lengths may differ by one frame and never drift.
         total_frames: Frames of one episode (``bounds[-1][1]``).
+        end: How an episode ends after its last step: ``"truncate"`` (default: the
+            performance is cut off, so value bootstrapping continues) or
+            ``"terminate"`` (the task is complete, e.g. a one-shot sound match).
         tracks: The tracks, one per agent.
         agents: Agent names, in track order.
         shared_refs: Refs shared by the tracks: name -> Glicol chain.
@@ -394,6 +403,7 @@ class Scenario:
     step_beats: float | None
     bounds: tuple[tuple[int, int], ...]
     total_frames: int
+    end: str
     tracks: tuple[Track, ...]
     agents: tuple[str, ...]
     shared_refs: Mapping[str, str]
@@ -642,7 +652,7 @@ def _apply_overrides(source: Mapping[str, Any], overrides: Mapping[str, Any], pa
             continue
         if k in ("steps", "n_steps"):
             timing["steps"] = v
-        elif k in ("bpm", "sample_rate"):
+        elif k in ("bpm", "sample_rate", "end"):
             timing[k] = v
         elif k in ("step_beats", "step_seconds"):
             timing.pop("step_beats", None)
@@ -723,6 +733,10 @@ def _build(data: dict[str, Any], path: Path | None, *, strict_patterns: bool) ->
     if any(b <= a for a, b in bounds):
         raise ctx.error("timing", "steps of at least one frame", f"{step_seconds:g} s at {sr} Hz")
     total = bounds[-1][1]
+    end = timing.get("end", "truncate")
+    if end not in ("truncate", "terminate"):
+        raise ctx.error("timing.end", '"truncate" (the performance is cut off; the default) or "terminate" '
+                        "(the task is complete after its steps)", repr(end))
 
     # constants
     constants = _constants(ctx, data.get("constants"), {
@@ -789,7 +803,7 @@ def _build(data: dict[str, Any], path: Path | None, *, strict_patterns: bool) ->
     sc = Scenario(
         name=name, description=description.strip(), path=path, sample_rate=sr, bpm=bpm, n_steps=steps,
         step_seconds=step_seconds, step_beats=step_beats, bounds=bounds, total_frames=total,
-        tracks=tuple(tracks), agents=tuple(t.agent for t in tracks),
+        end=end, tracks=tuple(tracks), agents=tuple(t.agent for t in tracks),
         shared_refs=_FrozenDict({n: str(t) for n, t in shared_t.items()}),
         constants=_FrozenDict(constants), targets=None,  # type: ignore[arg-type]
         reference=None, criteria=criteria, shared_weight=shared_weight, observation=observation,
@@ -1341,7 +1355,7 @@ def _target_audio(ctx: _Ctx, v: Any, key: str, base: Path, sr: int, total: int,
     if y.ndim != 1 or not y.size or not np.isfinite(y).all():
         raise ctx.error(key, "non-empty, finite mono or stereo audio", v, track)
     expected = round(total * rate / sr)
-    if len(y) != expected:
+    if abs(len(y) - expected) > 1:  # one frame is rounding (librosa rounds lengths up)
         what = "padded with silence" if len(y) < expected else "trimmed"
         warnings.warn(
             f"target {label}: {len(y) / rate:.4f} s ({len(y)} frames at {rate} Hz) but the episode is "

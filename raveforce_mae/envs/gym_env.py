@@ -30,7 +30,7 @@ class RaveforceGymEnv(gymnasium.Env[np.ndarray, np.ndarray], EzPickle):
     | Actions | `Box(-1, 1, (sum of the tracks' parameter counts,), float32)` |
     | Observations | `Box`: one track: its features; several: all tracks' features concatenated |
     | Reward | one track: its blended reward; several: the shared (mix) reward |
-    | Episode | the scenario's steps, then truncation |
+    | Episode | the scenario's steps, then truncation (termination if the scenario says `end = "terminate"`) |
 
     ## Arguments
     - `scenario`: a built-in name, a TOML path or a ``Scenario``.

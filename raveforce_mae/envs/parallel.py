@@ -40,7 +40,7 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
     | Actions | `Box(-1, 1, (P,), float32)`, P = the largest parameter count of any track |
     | Observations | `Box(low, high, (F + n_agents,), float32)` audio features + agent one-hot |
     | State | `Box`, the concatenated observations of all agents (without one-hot) |
-    | Episode | the scenario's steps (e.g. 16 sixteenth notes), then truncation |
+    | Episode | the scenario's steps (e.g. 16 sixteenth notes), then truncation (or termination where the scenario sets `end = "terminate"`, as `kick` does) |
 
     ## Observations
     Features from :mod:`raveforce_mae.features` (``observation`` setting of the
@@ -280,8 +280,9 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
         agents = self.agents
         obs = self._pack(feats)
         rewards = {a: float(blended[i]) for i, a in enumerate(agents)}
-        terms = dict.fromkeys(agents, False)
-        truncs = dict.fromkeys(agents, done)
+        terminate = done and self._step == self.scenario.n_steps and self.scenario.end == "terminate"
+        terms = dict.fromkeys(agents, terminate)
+        truncs = dict.fromkeys(agents, done and not terminate)
         infos = {}
         for i, a in enumerate(agents):
             rt = float(r_tracks[i])
