@@ -25,27 +25,36 @@ from . import binary
 
 # The block loop: runs `n` blocks of `process` inside wasm, copying each block's
 # planar stereo output (256 float32 = 1024 bytes) to dst + i * 1024. If `code_len` is
-# non-zero, the code at `code_ptr` is submitted with `update` first, so one call from
-# Python can change the code and render a whole step. It stops at the first block whose
-# result buffer reports an error and returns that block's index, or -1.
+# non-zero, the code at the code buffer is submitted with `update` first, so one call
+# from Python changes the code and renders a whole step. It stops at the first block
+# whose result buffer reports an error and returns that block's index, or -1. The
+# buffer addresses are set once per instance with `setup`: every argument of a call
+# from Python costs a type check in wasmtime-py, so `run` takes only two.
 LOOP_WAT = """
 (module
  (import "g" "memory" (memory 1))
  (import "g" "process" (func $process (param i32 i32 i32 i32)))
  (import "g" "update" (func $update (param i32 i32)))
- (func (export "run")
-  (param $n i32) (param $in i32) (param $out i32) (param $res i32) (param $dst i32)
-  (param $code i32) (param $code_len i32) (result i32)
+ (global $in (mut i32) (i32.const 0))
+ (global $out (mut i32) (i32.const 0))
+ (global $res (mut i32) (i32.const 0))
+ (global $dst (mut i32) (i32.const 0))
+ (global $code (mut i32) (i32.const 0))
+ (func (export "setup") (param i32 i32 i32 i32 i32)
+  (global.set $in (local.get 0)) (global.set $out (local.get 1))
+  (global.set $res (local.get 2)) (global.set $dst (local.get 3))
+  (global.set $code (local.get 4)))
+ (func (export "run") (param $n i32) (param $code_len i32) (result i32)
   (local $i i32)
-  (if (local.get $code_len) (then (call $update (local.get $code) (local.get $code_len))))
+  (if (local.get $code_len) (then (call $update (global.get $code) (local.get $code_len))))
   (block $done
    (loop $next
     (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
-    (call $process (local.get $in) (local.get $out) (i32.const 256) (local.get $res))
+    (call $process (global.get $in) (global.get $out) (i32.const 256) (global.get $res))
     (memory.copy
-     (i32.add (local.get $dst) (i32.shl (local.get $i) (i32.const 10)))
-     (local.get $out) (i32.const 1024))
-    (if (i32.load8_u (local.get $res)) (then (return (local.get $i))))
+     (i32.add (global.get $dst) (i32.shl (local.get $i) (i32.const 10)))
+     (global.get $out) (i32.const 1024))
+    (if (i32.load8_u (global.get $res)) (then (return (local.get $i))))
     (local.set $i (i32.add (local.get $i) (i32.const 1)))
     (br $next)))
   (i32.const -1)))
@@ -69,7 +78,7 @@ _compiled: dict[str, Compiled] = {}
 
 def _cache_key(wasm_sha: str) -> str:
     ver = importlib.metadata.version("wasmtime")
-    ident = f"{wasm_sha}|wasmtime-{ver}|{platform.machine()}|{platform.system()}|v1"
+    ident = f"{wasm_sha}|wasmtime-{ver}|{platform.machine()}|{platform.system()}|v2"
     return hashlib.sha256(ident.encode()).hexdigest()[:32]
 
 

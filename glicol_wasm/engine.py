@@ -43,6 +43,9 @@ class _Instance:
         "store",
         "memory",
         "run",
+        "setup",
+        "_mem",
+        "_size",
         "update",
         "in_ptr",
         "out_ptr",
@@ -65,7 +68,9 @@ class _Instance:
         ex = inst.exports(self.store)
         linker.define_instance(self.store, "g", inst)
         loop = linker.instantiate(self.store, c.loop)
-        self.run = loop.exports(self.store)["run"]
+        lx = loop.exports(self.store)
+        self.run = lx["run"]
+        self.setup = lx["setup"]
         self.memory = ex["memory"]
         self.update = ex["update"]
         self.alloc_u8 = ex["alloc_uint8array"]
@@ -81,6 +86,9 @@ class _Instance:
         self.code_cap = _CODE_CAPACITY
         self.code_ptr = self.alloc_u8(s, self.code_cap)
         self.last_code: bytes | None = None
+        self.setup(s, self.in_ptr, self.out_ptr, self.res_ptr, self.dst_ptr, self.code_ptr)
+        self._size = -1
+        self._mem = np.zeros(0, np.uint8)
         ex["live_coding_mode"](s, 0)
         ex["set_sr"](s, float(sample_rate))
         ex["set_bpm"](s, float(bpm))
@@ -98,6 +106,19 @@ class _Instance:
             s, name_ptr, len(raw_name), data_ptr, sample.data.size, sample.channels, sample.sample_rate
         )
 
+    def view(self) -> np.ndarray:
+        """A uint8 numpy view of the whole linear memory, rebuilt when the memory grows.
+
+        Reading and writing through a view avoids wasmtime-py's per-call checks; the view
+        stays valid until the memory grows, which only changes its size.
+        """
+        size = self.memory.data_len(self.store)
+        if size != self._size:
+            ptr = self.memory.data_ptr(self.store)
+            self._mem = np.ctypeslib.as_array(ptr, shape=(size,))
+            self._size = size
+        return self._mem
+
     def render_blocks(self, nblocks: int, code: bytes | None) -> tuple[np.ndarray, bytes | None, int]:
         """Render ``nblocks`` blocks, submitting ``code`` first if it is new.
 
@@ -109,7 +130,9 @@ class _Instance:
             if len(code) > self.code_cap:
                 self.code_cap = 1 << (len(code) - 1).bit_length()
                 self.code_ptr = self.alloc_u8(s, self.code_cap)
-            self.memory.write(s, code, self.code_ptr)
+                self.setup(s, self.in_ptr, self.out_ptr, self.res_ptr, self.dst_ptr, self.code_ptr)
+            if code:
+                self.view()[self.code_ptr : self.code_ptr + len(code)] = np.frombuffer(code, np.uint8)
             code_len = len(code)
             self.last_code = code
             if not code_len:
@@ -120,13 +143,13 @@ class _Instance:
         done = 0
         while done < nblocks or code_len:
             n = min(nblocks - done, _DST_BLOCKS)
-            failed = self.run(s, n, self.in_ptr, self.out_ptr, self.res_ptr, self.dst_ptr, self.code_ptr, code_len)
+            failed = self.run(s, n, code_len)
             code_len = 0
+            mem = self.view()  # the memory may have grown during the call
             if failed >= 0:
-                res = self.memory.read(s, self.res_ptr, self.res_ptr + 256)
-                return out[:0], bytes(res), done + failed
-            raw = self.memory.read(s, self.dst_ptr, self.dst_ptr + n * 1024)
-            out[done : done + n] = np.frombuffer(raw, dtype=np.float32).reshape(n, 2, BLOCK)
+                res = mem[self.res_ptr : self.res_ptr + 256].tobytes()
+                return out[:0], res, done + failed
+            out[done : done + n] = mem[self.dst_ptr : self.dst_ptr + n * 1024].view(np.float32).reshape(n, 2, BLOCK)
             done += n
         return out, None, -1
 

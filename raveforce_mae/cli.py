@@ -1162,6 +1162,10 @@ def run_cmd(
         except ValueError as e:
             _usage_error(f"--agent {agent}: {e}")
 
+    # A policy that is built once (not the search, which is the work itself) is built
+    # now, so that e.g. a scenario without a reference is reported before any file.
+    policy = None if agent == "search" else make(seed)
+
     # 3. Play. The search runs once per episode (seed + i), so episodes are independent
     # samples of the baseline; the other agents are built once.
     out.mkdir(parents=True, exist_ok=True)
@@ -1177,7 +1181,6 @@ def run_cmd(
     )
     if agent in ("reference",) and episodes > 1:
         _note("the reference plays the same numbers every episode; the episodes will be identical")
-    policy = None
     exit_code = 0
     try:
         writer.write_targets()
@@ -1650,6 +1653,13 @@ def check_cmd(fetch: bool) -> None:
                     "python -m glicol_wasm fetch --tarball glicol-0.4.0.tgz "
                     "(without network here: `npm pack glicol@0.4.0` elsewhere, copy the file)",
                 )
+        elif os.environ.get("GLICOL_WASM"):
+            c.fail(
+                "engine",
+                str(e).split(". Run")[0],
+                "point GLICOL_WASM at a glicol_wasm.wasm file, or unset it and run "
+                "`python -m glicol_wasm fetch`",
+            )
         else:
             c.fail(
                 "engine",

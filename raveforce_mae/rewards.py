@@ -39,13 +39,14 @@ from raveforce_mae.features import (
     DEFAULT_FFT_SIZES,
     DEFAULT_HOP_RATIO,
     Analysis,
+    Filterbank,
     NonFiniteAudioError,
     _check_bounds,
     _complete_targets,
     analyse,
     dct_matrix,
     mel_filterbank,
-    semitone_filterbank,
+    semitone_bank,
     valid_audio,
 )
 
@@ -428,14 +429,15 @@ class MFCCDistance(MelDistance):
         if not 1 <= n_mfcc <= n_mels:
             raise ValueError(f"n_mfcc must be in [1, n_mels={n_mels}], got {n_mfcc}")
         self.n_mfcc = int(n_mfcc)
-        self._dct = dct_matrix(self.n_mels, self.n_mfcc)
+        # The DCT as a Filterbank: a small product stays off BLAS threads.
+        self._dct = Filterbank(np.ascontiguousarray(dct_matrix(self.n_mels, self.n_mfcc).T))
 
     def params(self) -> dict[str, Any]:
         return {**super().params(), "n_mfcc": self.n_mfcc}
 
     def features(self, analysis: Analysis) -> tuple[np.ndarray, np.ndarray]:
         lm = self._log_mel(analysis)
-        return lm @ self._dct, lm.mean(axis=-1)
+        return self._dct(lm), lm.mean(axis=-1)
 
     def distance(self, fx: Any, ft: Any) -> np.ndarray:
         diff = (fx[0] - ft[0]).astype(np.float64)
@@ -532,12 +534,7 @@ class PitchDistance(Criterion):
         super().__init__(sample_rate)
         self.n_fft, self.hop = int(n_fft), int(hop)
         self.midi_lo, self.midi_hi, self.eps = int(midi_lo), int(midi_hi), float(eps)
-        self._fb = semitone_filterbank(self.sample_rate, self.n_fft, self.midi_lo, self.midi_hi)
-        self._fbt = np.ascontiguousarray(self._fb.T)
-        n_bands = self._fb.shape[0]
-        fold = np.zeros((n_bands, 12), dtype=np.float32)
-        fold[np.arange(n_bands), (np.arange(self.midi_lo, self.midi_hi + 1)) % 12] = 1.0
-        self._fold = fold
+        self._bank = semitone_bank(self.sample_rate, self.n_fft, self.midi_lo, self.midi_hi)
 
     def params(self) -> dict[str, Any]:
         return {
@@ -549,11 +546,17 @@ class PitchDistance(Criterion):
         }
 
     def features(self, analysis: Analysis) -> tuple[np.ndarray, ...]:
-        pw = analysis.power(self.n_fft, self.hop)
-        p = (pw.reshape(-1, pw.shape[-1]) @ self._fbt).reshape(pw.shape[:-1] + (-1,))
+        p = self._bank(analysis.power(self.n_fft, self.hop))  # (rows, frames, bands)
         s = np.sqrt(p).astype(np.float64)
         level = np.log(np.sqrt(p.sum(axis=-1, dtype=np.float64)) + self.eps)
-        c = s @ self._fold.astype(np.float64) + self.eps
+        # Fold octaves: pad the bands to whole octaves and sum them. Chroma bin j
+        # is pitch class (midi_lo + j) % 12, the same order for both signals.
+        pad = (-s.shape[-1]) % 12
+        if pad:
+            s_pad = np.concatenate([s, np.zeros(s.shape[:-1] + (pad,))], axis=-1)
+        else:
+            s_pad = s
+        c = s_pad.reshape(s.shape[:-1] + (-1, 12)).sum(axis=-2) + self.eps
         c /= np.linalg.norm(c, axis=-1, keepdims=True)
         q = s + self.eps
         cdf = np.cumsum(q, axis=-1)
@@ -780,6 +783,10 @@ class StepScorer:
             self._weight_sum[idx] += w
             self._groups.append((term, sel, np.array(idx), w))
 
+        inv = np.full(self.n_rows, np.nan)
+        np.divide(1.0, self._weight_sum, out=inv, where=self.available & (self._weight_sum > 0))
+        self._inv_weight_sum = inv
+
         # Target features per step and per group, computed once.
         present = [i for i in range(self.n_rows) if rows[i] is not None]
         tgt = np.zeros((self.n_rows, self.total), dtype=np.float32)
@@ -830,10 +837,7 @@ class StepScorer:
         for (term, sel, idx, w), ft in zip(self._groups, self._prepared[step], strict=True):
             fx = _take(term.features(an), sel)
             acc[idx] += w * term.rewards(fx, ft)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out = acc / self._weight_sum
-        out[~self.available] = np.nan
-        return out
+        return acc * self._inv_weight_sum  # NaN where a row has no target
 
 
 def blend(r_mix: float, r_tracks: np.ndarray, weight: float) -> np.ndarray:
