@@ -125,7 +125,9 @@ def main() -> None:
     args = parser.parse_args()
     repeats = 40 if args.quick else 200
 
-    load = ", load average %.1f %.1f %.1f" % os.getloadavg() if hasattr(os, "getloadavg") else ""
+    load = ""
+    if hasattr(os, "getloadavg"):
+        load = ", load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
     print(
         f"python {platform.python_version()}, numpy {np.__version__}, "
         f"{platform.machine()}, {os.cpu_count()} CPUs{load}"
@@ -165,7 +167,10 @@ def main() -> None:
     results: dict[str, tuple[float, float]] = {}
     for label, crit in [
         ("mrstft (default)", "mrstft"),
-        ("bass mrstft+pitch, kick/hat mrstft+onset", ["mrstft+pitch", "mrstft+onset", "mrstft+onset", "mrstft"]),
+        (
+            "bass mrstft+pitch, kick/hat mrstft+onset",
+            ["mrstft+pitch", "mrstft+onset", "mrstft+onset", "mrstft"],
+        ),
     ]:
         scorer = StepScorer(crit, SR, targets, bounds)
         observer = StepObserver("default", SR, targets, bounds, 3)
@@ -180,15 +185,22 @@ def main() -> None:
             observer.observe(5, buf)
 
         results[label] = timeit(step, repeats * 2, min_time=1.0)
-        t_score = timeit(lambda s=scorer, bf=buf: (bf.__setitem__((0, 0), -bf[0, 0]),
-                                                   bf.__setitem__((3, 0), bf[0, 0] + bf[1, 0] + bf[2, 0]),
-                                                   s.score(5, bf)), repeats)
+        t_score = timeit(
+            lambda s=scorer, bf=buf: (
+                bf.__setitem__((0, 0), -bf[0, 0]),
+                bf.__setitem__((3, 0), bf[0, 0] + bf[1, 0] + bf[2, 0]),
+                s.score(5, bf),
+            ),
+            repeats,
+        )
         print(f"  {label:<44} score+observe {fmt(results[label])}   score only {fmt(t_score)}")
     t0 = time.perf_counter()
     StepScorer("mrstft", SR, targets, bounds)
     StepObserver("default", SR, targets, bounds, 3)
-    print(f"  preparing all {n_steps} target steps (once per scenario): "
-          f"{(time.perf_counter() - t0) * 1e3:.1f} ms")
+    print(
+        f"  preparing all {n_steps} target steps (once per scenario): "
+        f"{(time.perf_counter() - t0) * 1e3:.1f} ms"
+    )
 
     print("\nEngine (glicol_wasm), same patch; median (min)")
     if not engine:

@@ -35,11 +35,35 @@ LOOP_WAT = """
  (import "g" "memory" (memory 1))
  (import "g" "process" (func $process (param i32 i32 i32 i32)))
  (import "g" "update" (func $update (param i32 i32)))
+ (import "g" "alloc" (func $alloc (param i32) (result i32)))
+ (import "g" "live_coding_mode" (func $live (param i32)))
+ (import "g" "set_sr" (func $set_sr (param f32)))
+ (import "g" "set_bpm" (func $set_bpm (param f32)))
+ (import "g" "set_seed" (func $set_seed (param f32)))
  (global $in (mut i32) (i32.const 0))
  (global $out (mut i32) (i32.const 0))
  (global $res (mut i32) (i32.const 0))
  (global $dst (mut i32) (i32.const 0))
  (global $code (mut i32) (i32.const 0))
+ ;; One call sets up a fresh instance: one allocation for every buffer (in 1 KiB,
+ ;; out 1 KiB, result 256 B, dst $dst_bytes, code $code_bytes), live-coding mode off,
+ ;; then sample rate, bpm and seed, all before any code. Returns the base address.
+ (func (export "init") (param $sr f32) (param $bpm f32) (param $seed f32)
+  (param $dst_bytes i32) (param $code_bytes i32) (result i32)
+  (local $base i32)
+  (local.set $base (call $alloc (i32.shr_u
+   (i32.add (i32.add (i32.const 2304) (local.get $dst_bytes)) (local.get $code_bytes))
+   (i32.const 2))))
+  (global.set $in (local.get $base))
+  (global.set $out (i32.add (local.get $base) (i32.const 1024)))
+  (global.set $res (i32.add (local.get $base) (i32.const 2048)))
+  (global.set $dst (i32.add (local.get $base) (i32.const 2304)))
+  (global.set $code (i32.add (i32.add (local.get $base) (i32.const 2304)) (local.get $dst_bytes)))
+  (call $live (i32.const 0))
+  (call $set_sr (local.get $sr))
+  (call $set_bpm (local.get $bpm))
+  (call $set_seed (local.get $seed))
+  (local.get $base))
  (func (export "setup") (param i32 i32 i32 i32 i32)
   (global.set $in (local.get 0)) (global.set $out (local.get 1))
   (global.set $res (local.get 2)) (global.set $dst (local.get 3))
@@ -78,7 +102,7 @@ _compiled: dict[str, Compiled] = {}
 
 def _cache_key(wasm_sha: str) -> str:
     ver = importlib.metadata.version("wasmtime")
-    ident = f"{wasm_sha}|wasmtime-{ver}|{platform.machine()}|{platform.system()}|v2"
+    ident = f"{wasm_sha}|wasmtime-{ver}|{platform.machine()}|{platform.system()}|v3"
     return hashlib.sha256(ident.encode()).hexdigest()[:32]
 
 

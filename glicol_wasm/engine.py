@@ -46,63 +46,57 @@ class _Instance:
         "setup",
         "_mem",
         "_size",
-        "update",
+        "_linker",
         "in_ptr",
         "out_ptr",
         "res_ptr",
         "dst_ptr",
         "code_ptr",
         "code_cap",
-        "alloc_u8",
-        "add_sample",
         "last_code",
     )
 
     def __init__(self, sample_rate: int, bpm: float, seed: float) -> None:
         c = compiled()
-        self.store = wasmtime.Store(c.engine)
-        linker = wasmtime.Linker(c.engine)
+        s = self.store = wasmtime.Store(c.engine)
+        linker = self._linker = wasmtime.Linker(c.engine)
         # `now` is only read by rhai's timestamp(); a constant keeps renders reproducible.
         linker.define_func("env", "now", wasmtime.FuncType([], [wasmtime.ValType.f64()]), lambda: 0.0)
-        inst = linker.instantiate(self.store, c.glicol)
-        ex = inst.exports(self.store)
-        linker.define_instance(self.store, "g", inst)
-        loop = linker.instantiate(self.store, c.loop)
-        lx = loop.exports(self.store)
+        inst = linker.instantiate(s, c.glicol)
+        linker.define_instance(s, "g", inst)
+        lx = linker.instantiate(s, c.loop).exports(s)
         self.run = lx["run"]
         self.setup = lx["setup"]
-        self.memory = ex["memory"]
-        self.update = ex["update"]
-        self.alloc_u8 = ex["alloc_uint8array"]
-        self.add_sample = ex["add_sample"]
-        alloc = ex["alloc"]
-        s = self.store
+        self.memory = linker.get(s, "g", "memory")
         # Buffers are allocated once and reused: the engine has no free export, and a
-        # fresh allocation per update leaks (GLICOL.md section 7).
-        self.in_ptr = alloc(s, 256)
-        self.out_ptr = alloc(s, 256)
-        self.res_ptr = self.alloc_u8(s, 256)
-        self.dst_ptr = self.alloc_u8(s, _DST_BLOCKS * 1024)
+        # fresh allocation per update leaks (GLICOL.md section 7). `init` allocates them
+        # in one block and sets live-coding mode off, sample rate, bpm and seed, in one
+        # call (each call from Python costs tens of microseconds).
         self.code_cap = _CODE_CAPACITY
-        self.code_ptr = self.alloc_u8(s, self.code_cap)
+        base = lx["init"](s, float(sample_rate), float(bpm), float(seed), _DST_BLOCKS * 1024, self.code_cap)
+        self.in_ptr = base
+        self.out_ptr = base + 1024
+        self.res_ptr = base + 2048
+        self.dst_ptr = base + 2304
+        self.code_ptr = self.dst_ptr + _DST_BLOCKS * 1024
         self.last_code: bytes | None = None
-        self.setup(s, self.in_ptr, self.out_ptr, self.res_ptr, self.dst_ptr, self.code_ptr)
         self._size = -1
         self._mem = np.zeros(0, np.uint8)
-        ex["live_coding_mode"](s, 0)
-        ex["set_sr"](s, float(sample_rate))
-        ex["set_bpm"](s, float(bpm))
-        ex["set_seed"](s, float(seed))
+
+    def export(self, name: str) -> wasmtime.Func:
+        """An export of the engine instance, looked up on demand (rarely used ones)."""
+        return self._linker.get(self.store, "g", name)
 
     def load_sample(self, name: str, sample: _Sample) -> None:
         s = self.store
         raw_name = name.encode()
         data = sample.data.tobytes()
-        name_ptr = self.alloc_u8(s, len(raw_name))
-        data_ptr = self.alloc_u8(s, len(data))
+        alloc_u8 = self.export("alloc_uint8array")
+        name_ptr = alloc_u8(s, len(raw_name))
+        data_ptr = alloc_u8(s, len(data))
         self.memory.write(s, raw_name, name_ptr)
         self.memory.write(s, data, data_ptr)
-        self.add_sample(
+        self.export("add_sample")(
             s, name_ptr, len(raw_name), data_ptr, sample.data.size, sample.channels, sample.sample_rate
         )
 
@@ -129,7 +123,7 @@ class _Instance:
         if code is not None and code != self.last_code:
             if len(code) > self.code_cap:
                 self.code_cap = 1 << (len(code) - 1).bit_length()
-                self.code_ptr = self.alloc_u8(s, self.code_cap)
+                self.code_ptr = self.export("alloc_uint8array")(s, self.code_cap)
                 self.setup(s, self.in_ptr, self.out_ptr, self.res_ptr, self.dst_ptr, self.code_ptr)
             if code:
                 self.view()[self.code_ptr : self.code_ptr + len(code)] = np.frombuffer(code, np.uint8)
@@ -138,7 +132,7 @@ class _Instance:
             if not code_len:
                 # The loop reads code_len 0 as "no update", but empty code must still be
                 # submitted: the engine then clears the graph (silence).
-                self.update(s, self.code_ptr, 0)
+                self.export("update")(s, self.code_ptr, 0)
         out = np.empty((nblocks, 2, BLOCK), dtype=np.float32)
         done = 0
         while done < nblocks or code_len:

@@ -21,7 +21,16 @@ from .errors import EngineError
 if TYPE_CHECKING:
     from .scenario import Scenario
 
-__all__ = ["RenderSession", "render_values"]
+__all__ = ["MAX_AMPLITUDE", "RenderSession", "render_values"]
+
+MAX_AMPLITUDE = 1e6
+"""Largest absolute sample value a stem may reach (+120 dB over full scale).
+
+Glicol does not clip, and some filters are unstable for legal parameter values (``lpf``
+with the cutoff near Nyquist, for one): their output grows without bound and only
+becomes ``inf`` seconds later, after features computed from it have already overflowed
+to NaN. No musical patch comes near this level, so reaching it is reported as an engine
+failure, naming the track and values, as NaN/inf output is."""
 
 
 class RenderSession:
@@ -100,7 +109,8 @@ class RenderSession:
             valid until the next :meth:`reset`.
 
         Raises:
-            EngineError: if an engine rejects the code or produces NaN/inf. It names
+            EngineError: if an engine rejects the code, produces NaN/inf or a sample
+                beyond :data:`MAX_AMPLITUDE` (a filter blowing up). It names
                 the track and the values, and keeps the engine's error as
                 ``__cause__``. The session must then be reset.
             IndexError: if ``step_index`` is out of range.
@@ -124,7 +134,19 @@ class RenderSession:
                 if code != last[i]:
                     eng.set_code(code)
                     last[i] = code
-                buf[i, pos:end] = eng.render(n)[0]
+                row = buf[i, pos:end]
+                row[:] = eng.render(n)[0]
+                if row.max(initial=0.0) > MAX_AMPLITUDE or row.min(initial=0.0) < -MAX_AMPLITUDE:
+                    raise _Blowup(float(np.max(np.abs(row))))
+            except _Blowup as e:
+                self._broken = f"track {names[i]!r} at step {step_index}"
+                raise EngineError(
+                    f"the Glicol engine of track {names[i]!r} produced runaway audio (peak {e.peak:.3g}, "
+                    f"above the limit of {MAX_AMPLITUDE:g}) at step {step_index} with values {dict(v)}; "
+                    "an unstable filter (lpf/hpf with the cutoff near Nyquist or a q near 0) does this",
+                    track=names[i],
+                    values=dict(v),
+                ) from None
             except GlicolError as e:
                 self._broken = f"track {names[i]!r} at step {step_index}"
                 raise EngineError(
@@ -188,3 +210,8 @@ def render_values(
     k = len(scenario.tracks)
     buf = session._buf[:, : session.frames_rendered]
     return buf[:k].copy(), buf[k].copy()
+
+
+class _Blowup(Exception):
+    def __init__(self, peak: float) -> None:
+        self.peak = peak

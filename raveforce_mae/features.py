@@ -113,15 +113,12 @@ def valid_audio(
     elif arr.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got shape {arr.shape}")
     if arr.shape[-1] < min_length:
-        raise ValueError(
-            f"{name} must have at least {min_length} sample(s), got shape {arr.shape}"
-        )
+        raise ValueError(f"{name} must have at least {min_length} sample(s), got shape {arr.shape}")
     arr = np.ascontiguousarray(arr, dtype=np.float32)
     if not np.isfinite(arr).all():
         bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
         raise NonFiniteAudioError(
-            f"{name} contains {bad} non-finite value(s) (NaN or inf); "
-            "audio must be finite"
+            f"{name} contains {bad} non-finite value(s) (NaN or inf); audio must be finite"
         )
     return arr
 
@@ -280,7 +277,9 @@ def mel_bank(sample_rate: int, n_fft: int, n_mels: int) -> Filterbank:
 
 
 @functools.lru_cache(maxsize=16)
-def semitone_bank(sample_rate: int, n_fft: int, midi_lo: int = 24, midi_hi: int = 108) -> Filterbank:
+def semitone_bank(
+    sample_rate: int, n_fft: int, midi_lo: int = 24, midi_hi: int = 108
+) -> Filterbank:
     """Cached :class:`Filterbank` of :func:`semitone_filterbank`."""
     return Filterbank(semitone_filterbank(sample_rate, n_fft, midi_lo, midi_hi))
 
@@ -615,9 +614,7 @@ def _complete_targets(
     if not rows:
         raise ValueError("targets must have at least one row (the mix)")
     if n_rows is not None and len(rows) != n_rows:
-        raise ValueError(
-            f"targets must have {n_rows} rows (stems then mix), got {len(rows)}"
-        )
+        raise ValueError(f"targets must have {n_rows} rows (stems then mix), got {len(rows)}")
     out: list[np.ndarray | None] = [
         None if r is None else valid_audio(r, f"targets[{i}]") for i, r in enumerate(rows)
     ]
@@ -642,9 +639,7 @@ def _check_bounds(bounds: Sequence[tuple[int, int]], total: int) -> list[tuple[i
         raise ValueError("bounds must contain at least one (start, end) step")
     for i, (a, b) in enumerate(out):
         if not 0 <= a < b <= total:
-            raise ValueError(
-                f"bounds[{i}] = {(a, b)} is not a non-empty range inside [0, {total}]"
-            )
+            raise ValueError(f"bounds[{i}] = {(a, b)} is not a non-empty range inside [0, {total}]")
     return out
 
 
@@ -739,8 +734,9 @@ class StepObserver:
             feats[s] = self._features(Analysis(tgt[:, a:b], self.sample_rate))
         self._target_feats = feats
         self._silence = self._features(
-            Analysis(np.zeros((1, self.bounds[0][1] - self.bounds[0][0]), np.float32),
-                     self.sample_rate)
+            Analysis(
+                np.zeros((1, self.bounds[0][1] - self.bounds[0][0]), np.float32), self.sample_rate
+            )
         )[0]
 
     # ---------------------------------------------------------------------------------

@@ -206,15 +206,18 @@ class MSE(Criterion):
     bounded = False
 
     def features(self, analysis: Analysis) -> np.ndarray:
+        """Features of every row of ``analysis`` (see the class docstring)."""
         return analysis.audio
 
     def rewards(self, fx: np.ndarray, ft: np.ndarray) -> np.ndarray:
+        """Rewards per row."""
         if fx.shape[0] == 1:
             # Exactly RaveForce's expression (same dtype, same reduction).
             return np.array([-np.square(fx[0] - ft[0]).mean()], dtype=np.float64)
         return -np.square(fx - ft).mean(axis=-1).astype(np.float64)
 
     def distance(self, fx: np.ndarray, ft: np.ndarray) -> np.ndarray:
+        """Distance per row (see the class docstring)."""
         return -self.rewards(fx, ft)
 
 
@@ -275,6 +278,7 @@ class MultiResolutionSTFT(Criterion):
         self.fast_log = bool(fast_log)
 
     def params(self) -> dict[str, Any]:
+        """Parameters that define this criterion."""
         return {
             "fft_sizes": self.fft_sizes,
             "hop_ratio": self.hop_ratio,
@@ -283,11 +287,13 @@ class MultiResolutionSTFT(Criterion):
         }
 
     def features(self, analysis: Analysis) -> Any:
+        """Features of every row of ``analysis`` (see the class docstring)."""
         return tuple(
             analysis.magnitude(n, max(1, round(n * self.hop_ratio))) for n in self.fft_sizes
         )
 
     def prepare(self, target: np.ndarray) -> Any:
+        """Cache the target-side features of one segment (see :meth:`Criterion.prepare`)."""
         n, mags = super().prepare(target)
         return (n, self._target_side(mags))
 
@@ -304,6 +310,7 @@ class MultiResolutionSTFT(Criterion):
         return tuple(out)
 
     def distance(self, fx: Any, ft: Any) -> np.ndarray:
+        """Distance per row (see the class docstring)."""
         eps = np.float32(self.eps)
         d = np.zeros(fx[0].shape[0], dtype=np.float64)
         for i, x in enumerate(fx):
@@ -373,6 +380,7 @@ class MelDistance(Criterion):
         mel_filterbank(self.sample_rate, self.n_fft, self.n_mels)  # build once, early
 
     def params(self) -> dict[str, Any]:
+        """Parameters that define this criterion."""
         return {"n_fft": self.n_fft, "hop": self.hop, "n_mels": self.n_mels, "eps": self.eps}
 
     def _log_mel(self, analysis: Analysis) -> np.ndarray:
@@ -380,9 +388,11 @@ class MelDistance(Criterion):
         return np.log(np.sqrt(p) + np.float32(self.eps))
 
     def features(self, analysis: Analysis) -> np.ndarray:
+        """Features of every row of ``analysis`` (see the class docstring)."""
         return self._log_mel(analysis)
 
     def distance(self, fx: np.ndarray, ft: np.ndarray) -> np.ndarray:
+        """Distance per row (see the class docstring)."""
         r = fx.shape[0]
         floor = np.float32(math.log(self.eps))
         w = (np.maximum(fx, ft) - floor).reshape(r, -1).astype(np.float64)
@@ -433,13 +443,16 @@ class MFCCDistance(MelDistance):
         self._dct = Filterbank(np.ascontiguousarray(dct_matrix(self.n_mels, self.n_mfcc).T))
 
     def params(self) -> dict[str, Any]:
+        """Parameters that define this criterion."""
         return {**super().params(), "n_mfcc": self.n_mfcc}
 
     def features(self, analysis: Analysis) -> tuple[np.ndarray, np.ndarray]:
+        """Features of every row of ``analysis`` (see the class docstring)."""
         lm = self._log_mel(analysis)
         return self._dct(lm), lm.mean(axis=-1)
 
     def distance(self, fx: Any, ft: Any) -> np.ndarray:
+        """Distance per row (see the class docstring)."""
         diff = (fx[0] - ft[0]).astype(np.float64)
         per_frame = np.sqrt(np.einsum("rfc,rfc->rf", diff, diff)) / math.sqrt(self.n_mfcc)
         w = np.maximum(fx[1], ft[1]).astype(np.float64) - math.log(self.eps)
@@ -479,9 +492,11 @@ class OnsetDistance(Criterion):
         self.win, self.hop, self.lag, self.eps = int(win), int(hop), int(lag), float(eps)
 
     def params(self) -> dict[str, Any]:
+        """Parameters that define this criterion."""
         return {"win": self.win, "hop": self.hop, "lag": self.lag, "eps": self.eps}
 
     def features(self, analysis: Analysis) -> tuple[np.ndarray, np.ndarray]:
+        """Features of every row of ``analysis`` (see the class docstring)."""
         e = np.log(analysis.envelope(self.win, self.hop) + self.eps)
         prev = np.empty_like(e)
         prev[:, : self.lag] = math.log(self.eps)
@@ -490,6 +505,7 @@ class OnsetDistance(Criterion):
         return e, o
 
     def distance(self, fx: Any, ft: Any) -> np.ndarray:
+        """Distance per row (see the class docstring)."""
         return np.abs(fx[0] - ft[0]).mean(axis=1) + np.abs(fx[1] - ft[1]).mean(axis=1)
 
 
@@ -537,6 +553,7 @@ class PitchDistance(Criterion):
         self._bank = semitone_bank(self.sample_rate, self.n_fft, self.midi_lo, self.midi_hi)
 
     def params(self) -> dict[str, Any]:
+        """Parameters that define this criterion."""
         return {
             "n_fft": self.n_fft,
             "hop": self.hop,
@@ -546,6 +563,7 @@ class PitchDistance(Criterion):
         }
 
     def features(self, analysis: Analysis) -> tuple[np.ndarray, ...]:
+        """Features of every row of ``analysis`` (see the class docstring)."""
         p = self._bank(analysis.power(self.n_fft, self.hop))  # (rows, frames, bands)
         s = np.sqrt(p).astype(np.float64)
         level = np.log(np.sqrt(p.sum(axis=-1, dtype=np.float64)) + self.eps)
@@ -564,6 +582,7 @@ class PitchDistance(Criterion):
         return c, cdf, level
 
     def distance(self, fx: Any, ft: Any) -> np.ndarray:
+        """Distance per row (see the class docstring)."""
         cx, cdfx, lx = fx
         ct, cdft, lt = ft
         dc = cx - ct
@@ -600,16 +619,19 @@ class CombinedCriterion(Criterion):
 
     @property
     def key(self) -> tuple:
+        """Hashable identity of the combination."""
         return ("combined", tuple((w, c.key) for w, c in self.terms))
 
     def __repr__(self) -> str:
         return " + ".join(f"{w:g}*{c!r}" for w, c in self.terms)
 
     def prepare(self, target: np.ndarray) -> Any:
+        """Cache the target-side features of one segment (see :meth:`Criterion.prepare`)."""
         t = valid_audio(target, "target")
         return tuple(c.prepare(t) for _, c in self.terms)
 
     def score(self, audio: np.ndarray, prepared: Any) -> float:
+        """Reward of ``audio`` against a prepared target (see :meth:`Criterion.score`)."""
         x = valid_audio(audio, "audio")
         an = Analysis(x[None], self.sample_rate)
         total = 0.0
@@ -758,8 +780,7 @@ class StepScorer:
         criteria = list(criteria)
         if len(criteria) != self.n_rows:
             raise ValueError(
-                f"criteria must have one spec per target row ({self.n_rows}), "
-                f"got {len(criteria)}"
+                f"criteria must have one spec per target row ({self.n_rows}), got {len(criteria)}"
             )
         self.criteria = [make_criterion(s, self.sample_rate) for s in criteria]
         self.available = np.array([r is not None for r in rows])
@@ -829,8 +850,7 @@ class StepScorer:
         audio = valid_audio(audio, "audio", ndim=2)
         if audio.shape != (self.n_rows, b - a):
             raise ValueError(
-                f"audio must have shape {(self.n_rows, b - a)} for step {step}, "
-                f"got {audio.shape}"
+                f"audio must have shape {(self.n_rows, b - a)} for step {step}, got {audio.shape}"
             )
         an = analyse(audio, self.sample_rate)
         acc = np.zeros(self.n_rows)

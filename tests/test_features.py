@@ -31,7 +31,7 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(20240612)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def sine(freq: float, n: int, amp: float = 0.5) -> np.ndarray:
     y = (amp * np.sin(2 * np.pi * freq * np.arange(n) / SR)).astype(np.float32)
     y.setflags(write=False)
@@ -41,9 +41,9 @@ def sine(freq: float, n: int, amp: float = 0.5) -> np.ndarray:
 def _scene(rng: np.random.Generator, n_tracks: int = 3, n_steps: int = 4):
     bounds = [(round(i * 5512.5), round((i + 1) * 5512.5)) for i in range(n_steps)]
     total = bounds[-1][1]
-    stems = np.stack(
-        [sine(55.0 * 2**i, total, 0.3) for i in range(n_tracks)]
-    ) + np.float32(0.01) * rng.standard_normal((n_tracks, total)).astype(np.float32)
+    stems = np.stack([sine(55.0 * 2**i, total, 0.3) for i in range(n_tracks)]) + np.float32(
+        0.01
+    ) * rng.standard_normal((n_tracks, total)).astype(np.float32)
     targets = np.concatenate([stems, stems.sum(axis=0, keepdims=True)])
     played = (0.5 * stems).astype(np.float32)
     return targets, played, bounds
@@ -112,9 +112,7 @@ def test_mix_spectrum_by_linearity_matches_direct(rng: np.random.Generator) -> N
     slow = Analysis(audio, SR, mix_is_sum=False)
     assert fast.mix_is_sum and not slow.mix_is_sum
     for n in (512, 2048):
-        np.testing.assert_allclose(
-            fast.magnitude(n, n), slow.magnitude(n, n), rtol=1e-4, atol=1e-6
-        )
+        np.testing.assert_allclose(fast.magnitude(n, n), slow.magnitude(n, n), rtol=1e-4, atol=1e-6)
     other = audio.copy()
     other[-1] *= 0.5
     assert not Analysis(other, SR).mix_is_sum
@@ -245,7 +243,9 @@ def test_mel_kind_layout(rng: np.random.Generator) -> None:
     a, b = bounds[0]
     o = obs.observe(0, _step_audio(played, a, b))
     own = o[0, obs.layout["own"][0]].reshape(obs.layout["own"][1])
-    np.testing.assert_allclose(own[: n_frames(b - a, 2048, 2048)], log_mel(played[0, a:b], SR, n_mels=16).T, atol=1e-5)
+    np.testing.assert_allclose(
+        own[: n_frames(b - a, 2048, 2048)], log_mel(played[0, a:b], SR, n_mels=16).T, atol=1e-5
+    )
 
 
 def test_observer_validates_input(rng: np.random.Generator) -> None:

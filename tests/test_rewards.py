@@ -39,7 +39,7 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(20240611)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def sine(freq: float, amp: float = 0.5, phase: float = 0.0, dur: float = DUR) -> np.ndarray:
     t = np.arange(int(round(dur * SR))) / SR
     y = (amp * np.sin(2 * np.pi * freq * t + phase)).astype(np.float32)
@@ -51,7 +51,7 @@ def semitones(f: float, k: float) -> float:
     return f * 2.0 ** (k / 12.0)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def kick(delay: float = 0.1, amp: float = 0.9, dur: float = DUR) -> np.ndarray:
     """Decaying sine whose pitch drops from 150 Hz to 50 Hz, starting at ``delay``."""
     t = np.arange(int(round(dur * SR))) / SR - delay
@@ -64,7 +64,7 @@ def kick(delay: float = 0.1, amp: float = 0.9, dur: float = DUR) -> np.ndarray:
     return y
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def hat(delay: float = 0.1, amp: float = 0.5, dur: float = DUR) -> np.ndarray:
     """High-passed (first difference) white-noise burst with a 20 ms decay."""
     g = np.random.default_rng(7)
@@ -81,11 +81,11 @@ SIGNALS = {
     "sine": lambda: sine(220.0),
     "kick": lambda: kick(),
     "hat": lambda: hat(),
-    "chord": lambda: (sine(220.0, 0.3) + sine(277.18, 0.3) + sine(329.63, 0.3)),
+    "chord": lambda: sine(220.0, 0.3) + sine(277.18, 0.3) + sine(329.63, 0.3),
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def crit(name: str) -> Criterion:
     return make_criterion(name, SR)
 
@@ -367,9 +367,7 @@ def _scene(rng: np.random.Generator, n_steps: int = 4, step: float = 5512.5):
     hh = np.tile(hat(0.0, dur=0.0625), 2 * n_steps + 2)[:total]
     stems = np.stack([bass, kk, hh])
     targets = np.concatenate([stems, stems.sum(axis=0, keepdims=True)])
-    played = (stems * np.float32(0.7) + 0.01 * rng.standard_normal(stems.shape)).astype(
-        np.float32
-    )
+    played = (stems * np.float32(0.7) + 0.01 * rng.standard_normal(stems.shape)).astype(np.float32)
     return targets, played, bounds
 
 

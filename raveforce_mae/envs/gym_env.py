@@ -36,6 +36,8 @@ class RaveforceGymEnv(gymnasium.Env[np.ndarray, np.ndarray], EzPickle):
     - `scenario`: a built-in name, a TOML path or a ``Scenario``.
     - `render_mode`: ``None``, ``"ansi"`` or ``"rgb_array"``.
     - `max_cycles`: episode length in steps (default: the scenario's).
+    - `on_engine_error`: ``"truncate"`` (default: an engine fault truncates the episode,
+      with ``info["engine_error"]``) or ``"raise"``; see the parallel env's docs.
     - `**overrides`: scenario settings, as for the parallel env.
 
     ``info`` carries ``reward_shared``, ``reward_tracks`` and the parameter ``values``
@@ -116,6 +118,9 @@ class RaveforceGymEnv(gymnasium.Env[np.ndarray, np.ndarray], EzPickle):
             "values": {t.name: infos[t.agent]["values"] for t in self.scenario.tracks},
             "clipped": any(infos[a]["clipped"] for a in self._agents),
         }
+        if "engine_error" in first:  # the episode was truncated by an engine fault
+            info["engine_error"] = first["engine_error"]
+            info["engine_error_track"] = first["engine_error_track"]
         agent = self._agents[0]
         return self._obs(obs), float(reward), bool(term[agent]), bool(trunc[agent]), info
 

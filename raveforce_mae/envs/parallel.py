@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -71,8 +72,24 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
     - `native_spaces`: give each agent its own exact action space (no padding) and no
       agent indicator.
     - `agent_indicator`: append the agent one-hot to observations (default True).
+    - `on_engine_error`: ``"truncate"`` (default) or ``"raise"``; see Engine faults.
     - `**overrides`: scenario settings (``shared_weight``, ``criterion``,
       ``observation``, ...); a bad key raises ``ScenarioError``.
+
+    ## Engine faults
+    A legal action can still make the Glicol engine fail: a node that panics (a wasm
+    trap) or that outputs NaN/inf for some parameter value (GLICOL.md sections 3 and
+    5). This is a fault of the environment, not of the caller, so by default
+    (``on_engine_error="truncate"``) the step ends the episode cleanly: every agent is
+    truncated, rewards are 0.0, observations repeat the last valid ones, and
+    ``infos[agent]["engine_error"]`` holds the message (which track, which step and
+    which parameter values), ``infos[agent]["engine_error_track"]`` the track. A
+    ``RuntimeWarning`` is issued too, so the fault is never silent, and the
+    :class:`~raveforce_mae.EngineError` (with the engine's error as ``__cause__``) is
+    kept in ``last_engine_error``. ``reset()`` then starts from fresh engines. With
+    ``on_engine_error="raise"`` the episode ends the same way but the ``EngineError``
+    is raised. Invalid input (NaN, wrong shape or dtype, unknown agents) always raises
+    :class:`~raveforce_mae.ParameterError`: those are the caller's errors.
 
     ## Version History
     - v0: initial release.
@@ -92,6 +109,7 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
         max_cycles: int | None = None,
         native_spaces: bool = False,
         agent_indicator: bool | None = None,
+        on_engine_error: str = "truncate",
         **overrides: Any,
     ) -> None:
         EzPickle.__init__(
@@ -101,8 +119,13 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
             max_cycles=max_cycles,
             native_spaces=native_spaces,
             agent_indicator=agent_indicator,
+            on_engine_error=on_engine_error,
             **overrides,
         )
+        if on_engine_error not in ("truncate", "raise"):
+            raise ValueError(f'on_engine_error must be "truncate" or "raise", got {on_engine_error!r}')
+        self.on_engine_error = on_engine_error
+        self.last_engine_error: EngineError | None = None
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
                 f"render_mode must be one of {self.metadata['render_modes']} or None, "
@@ -252,7 +275,9 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
             RuntimeError: if called before ``reset`` or after the episode ended.
             ParameterError: on a missing agent, a wrong shape, a non-numeric or a
                 non-finite action.
-            EngineError: if the engine fails (the episode is over; ``reset`` works).
+            EngineError: only with ``on_engine_error="raise"``, if the engine fails (the
+                episode is over; ``reset`` works). By default an engine failure
+                truncates the episode instead (see Engine faults in the class docs).
         """
         if self._session is None:
             raise RuntimeError("step() called before reset(); call reset() first")
@@ -263,15 +288,27 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
         k = step % self.scenario.n_steps
         try:
             audio = self._session.step(k, values)
-        except EngineError:
+        except EngineError as err:
             self.agents = []
-            raise
+            self.last_engine_error = err
+            if self.on_engine_error == "raise":
+                raise
+            return self._engine_fault(err, values, clipped)
         r = self._scorer.score(k, audio)
         r_mix = float(r[-1])
         r_tracks = r[:-1]
         blended = blend(r_mix, r_tracks, self._weight)
         self._rewards_log.append(np.concatenate([blended, [r_mix]]))
         feats = self._observer.observe(k, audio)
+        if not (np.isfinite(blended).all() and np.isfinite(feats).all()):
+            # Never pass NaN on silently. The audio is finite and bounded here (the
+            # session checks), so this is a bug in the features or rewards.
+            self.agents = []
+            peaks = {t.name: float(np.max(np.abs(audio[i]), initial=0.0)) for i, t in enumerate(self._tracks)}
+            raise FloatingPointError(
+                f"step {step}: rewards {blended.tolist()} or observations are not finite although the "
+                f"audio is (stem peaks {peaks}); this is a bug in raveforce_mae.features or rewards"
+            )
         if k == self.scenario.n_steps - 1 and step + 1 < self.max_cycles:
             self._observer.reset()  # the target loops from its start
         self._last_obs = feats
@@ -298,6 +335,39 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
             self.agents = []
         if self.render_mode == "human":
             sys.stdout.write(self._ansi() + "\n")
+        return obs, rewards, terms, truncs, infos
+
+    def _engine_fault(
+        self, err: EngineError, values: dict[str, dict[str, float]], clipped: list[bool]
+    ) -> tuple[dict, dict, dict, dict, dict]:
+        """End the episode cleanly after an engine failure (see Engine faults)."""
+        warnings.warn(
+            f"{err} -- the episode is truncated (on_engine_error='truncate'); reset() starts a new one",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        self._step += 1
+        agents = self.possible_agents
+        self._rewards_log.append(np.zeros(self._n + 1))
+        assert self._last_obs is not None
+        obs = self._pack(self._last_obs)
+        rewards = dict.fromkeys(agents, 0.0)
+        terms = dict.fromkeys(agents, False)
+        truncs = dict.fromkeys(agents, True)
+        message = str(err)
+        infos = {
+            a: {
+                "step": self._step,
+                "reward_shared": 0.0,
+                "reward_track": None,
+                "per_track_available": self._per_track,
+                "values": values[self._tracks[i].name],
+                "clipped": clipped[i],
+                "engine_error": message,
+                "engine_error_track": err.track,
+            }
+            for i, a in enumerate(agents)
+        }
         return obs, rewards, terms, truncs, infos
 
     def _map_actions(self, actions: Mapping[str, Any]) -> tuple[dict[str, dict[str, float]], list[bool]]:
