@@ -368,6 +368,22 @@ class Analysis:
         self._pad_buf: np.ndarray | None = None
         self._pad = 0
 
+    def subset(self, rows: tuple[int, ...]) -> Analysis:
+        """Cached analysis of some rows only (their own FFTs; no mix shortcut).
+
+        Args:
+            rows: row indices.
+
+        Returns:
+            Analysis: of ``audio[list(rows)]``, cached on this object.
+        """
+        key = ("rows", rows)
+        out = self._cache.get(key)
+        if out is None:
+            sub = np.ascontiguousarray(self.audio[list(rows)])
+            self._cache[key] = out = Analysis(sub, self.sample_rate, mix_is_sum=False)
+        return out
+
     def _padded(self, left: int, right: int, rows: int) -> tuple[np.ndarray, int]:
         """Zero-padded copy of the first ``rows`` rows and its left pad.
 

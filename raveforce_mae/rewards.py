@@ -89,20 +89,6 @@ def _check_pair(audio: Any, target: Any) -> tuple[np.ndarray, np.ndarray]:
     return x, t
 
 
-def _take(feats: Any, rows: slice | np.ndarray) -> Any:
-    """Select rows of a feature structure (array or tuple of arrays, rows first)."""
-    if isinstance(feats, tuple):
-        return tuple(_take(f, rows) for f in feats)
-    return feats[rows]
-
-
-def _stack(feats: Sequence[Any]) -> Any:
-    """Concatenate per-row feature structures along the row axis."""
-    if isinstance(feats[0], tuple):
-        return tuple(_stack([f[i] for f in feats]) for i in range(len(feats[0])))
-    return np.concatenate(feats, axis=0)
-
-
 class Criterion:
     """Base class: a similarity between a rendered segment and a target segment.
 
@@ -797,12 +783,12 @@ class StepScorer:
         self._groups = []
         self._weight_sum = np.zeros(self.n_rows)
         for term, idx, ws in groups.values():
-            sel: slice | np.ndarray = (
-                slice(None) if idx == list(range(self.n_rows)) else np.array(idx)
-            )
+            # None: every row (the shared analysis); else the rows' own sub-analysis,
+            # so e.g. the 8192-point pitch STFT runs only on the bass row.
+            rows_key = None if idx == list(range(self.n_rows)) else tuple(idx)
             w = np.array(ws)
             self._weight_sum[idx] += w
-            self._groups.append((term, sel, np.array(idx), w))
+            self._groups.append((term, rows_key, np.array(idx), w))
 
         inv = np.full(self.n_rows, np.nan)
         np.divide(1.0, self._weight_sum, out=inv, where=self.available & (self._weight_sum > 0))
@@ -817,14 +803,10 @@ class StepScorer:
         for a, b in self.bounds:
             an = Analysis(tgt[:, a:b], self.sample_rate)
             per_group = []
-            for term, sel, _, _ in self._groups:
-                ft = term.features(an)
+            for term, rows_key, _, _ in self._groups:
+                ft = term.features(an if rows_key is None else an.subset(rows_key))
                 if isinstance(term, MultiResolutionSTFT):
-                    ft = term._target_side(_take(ft, sel))
-                else:
-                    ft = _take(ft, sel)
-                    if isinstance(ft, np.ndarray) and not isinstance(sel, slice):
-                        ft = np.ascontiguousarray(ft)
+                    ft = term._target_side(ft)
                 per_group.append(ft)
             self._prepared.append(per_group)
 
@@ -854,8 +836,8 @@ class StepScorer:
             )
         an = analyse(audio, self.sample_rate)
         acc = np.zeros(self.n_rows)
-        for (term, sel, idx, w), ft in zip(self._groups, self._prepared[step], strict=True):
-            fx = _take(term.features(an), sel)
+        for (term, rows_key, idx, w), ft in zip(self._groups, self._prepared[step], strict=True):
+            fx = term.features(an if rows_key is None else an.subset(rows_key))
             acc[idx] += w * term.rewards(fx, ft)
         return acc * self._inv_weight_sum  # NaN where a row has no target
 
