@@ -29,13 +29,15 @@ def raw_env(scenario: Any = "ensemble", render_mode: str | None = None,
 class ValidatingClipWrapper(wrappers.ClipOutOfBoundsWrapper):
     """PettingZoo's out-of-bounds clipping (with its warning), after our own validation.
 
-    NaN/inf, wrong shapes and wrong dtypes raise :class:`~raveforce_mae.ParameterError`
+    NaN/inf, wrong shapes and wrong dtypes (``None`` for a live agent included) raise :class:`~raveforce_mae.ParameterError`
     naming the agent and parameter, instead of the bare assertion of the base wrapper.
     """
 
     def step(self, action: np.ndarray | None) -> None:  # noqa: D102 - see class docs
         agent = self.agent_selection
-        if action is not None and not (self.terminations[agent] or self.truncations[agent]):
+        if not (self.terminations[agent] or self.truncations[agent]):
+            # a live agent must act: None is refused here, at its own turn, rather than
+            # when the parallel step runs after the last agent's turn
             action = self.unwrapped.validate_action(agent, action).astype(np.float32)
         super().step(action)
 
