@@ -225,3 +225,48 @@ def test_make_matches_direct_engine_render():
     obs, *_ = env.step([440, 0.5])
     direct = glicol_wasm.render("o: sin 440 >> mul 0.5", 0.1)[0]
     np.testing.assert_array_equal(obs, direct)
+
+
+def _uneven_scenario():
+    """Two tracks with 1 and 3 parameters, so the shared action space pads one of them."""
+    from raveforce_mae.scenario import scenario_from_dict
+
+    return scenario_from_dict({
+        "name": "uneven",
+        "timing": {"steps": 4, "step_beats": 0.25},
+        "tracks": {
+            "lead": {
+                "chain": "saw {freq} >> lpf {cutoff} 1.0 >> mul {amp}",
+                "params": {
+                    "freq": {"kind": "exp", "low": 100, "high": 800},
+                    "cutoff": {"kind": "exp", "low": 200, "high": 5000},
+                    "amp": {"kind": "lin", "low": 0.05, "high": 0.5},
+                },
+                "reference": {"freq": 220, "cutoff": 1000, "amp": 0.2},
+            },
+            "drone": {
+                "chain": "sin {freq} >> mul 0.2",
+                "params": {"freq": {"kind": "exp", "low": 40, "high": 200}},
+                "reference": {"freq": 55},
+            },
+        },
+    })
+
+
+def test_padding_is_ignored_and_native_spaces_are_exact():
+    sc = _uneven_scenario()
+    env = raveforce_mae.parallel_env(sc)
+    assert env.action_space("drone_0").shape == (3,) == env.action_space("lead_0").shape
+    audios = []
+    for pad in (-1.0, 0.3, 1.0):
+        env.reset(seed=0)
+        acts = {"lead_0": np.zeros(3, np.float32), "drone_0": np.array([0.1, pad, pad], np.float32)}
+        env.step(acts)
+        audios.append(env.audio()["mix"].copy())
+    assert np.array_equal(audios[0], audios[1]) and np.array_equal(audios[0], audios[2])
+    nat = raveforce_mae.parallel_env(sc, native_spaces=True)
+    assert nat.action_space("drone_0").shape == (1,)
+    assert nat.action_space("lead_0").shape == (3,)
+    nat.reset(seed=0)
+    nat.step({"lead_0": np.zeros(3, np.float32), "drone_0": np.array([0.1], np.float32)})
+    np.testing.assert_array_equal(nat.audio()["mix"], audios[0])

@@ -99,7 +99,10 @@ class RaveforceGymEnv(gymnasium.Env[np.ndarray, np.ndarray], EzPickle):
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Play one step with the concatenated action of all tracks."""
-        a = np.asarray(action)
+        try:
+            a = np.asarray(action)
+        except Exception as e:  # noqa: BLE001 - ragged lists and the like: report uniformly
+            raise ParameterError(f"action is not array-like: {e}") from None
         if a.shape != self.action_space.shape:
             raise ParameterError(
                 f"action must have shape {self.action_space.shape} (values in [-1, 1]), got shape {a.shape}"
