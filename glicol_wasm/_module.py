@@ -98,6 +98,7 @@ class Compiled:
 
 _lock = threading.Lock()
 _compiled: dict[str, Compiled] = {}
+_by_env: dict[tuple[str | None, ...], Compiled] = {}
 
 
 def _cache_key(wasm_sha: str) -> str:
@@ -147,11 +148,17 @@ def compiled() -> Compiled:
         EngineUnavailableError: if the binary is missing.
         EngineIntegrityError: if it fails verification.
     """
+    env_key = (os.environ.get("GLICOL_WASM"), os.environ.get("GLICOL_WASM_CACHE"),
+               os.environ.get("XDG_CACHE_HOME"))
+    hit = _by_env.get(env_key)
+    if hit is not None:  # fast path: no file-system look-ups for every new Engine
+        return hit
     path = binary.locate()
     key = str(path.resolve())
     with _lock:
         hit = _compiled.get(key)
         if hit is not None:
+            _by_env[env_key] = hit
             return hit
         data = binary.verify_file(path)
         engine = wasmtime.Engine()
@@ -164,4 +171,5 @@ def compiled() -> Compiled:
         loop = wasmtime.Module(engine, LOOP_WAT)
         result = Compiled(engine, module, loop, path, from_cache)
         _compiled[key] = result
+        _by_env[env_key] = result
         return result

@@ -51,6 +51,11 @@ OBSERVATION_KINDS = ("default", "mel", "waveform")
 DEFAULT_CRITERION = "mrstft"
 DEFAULT_SHARED_WEIGHT = 0.5
 DEFAULT_SEED = 42
+MAX_EPISODE_SECONDS = 600.0
+"""Longest episode a scenario may describe. Targets, features and the rendered audio
+are held in memory for a whole episode (about 4 bytes per frame per track, several
+times over), so a typo such as ``steps = 1000000`` is refused instead of exhausting
+memory."""
 LATENCY = 256
 """Frames by which the built-in clock is delayed: a step's new numbers reach the engine
 at the next 128-frame block boundary, so a trigger 256 frames into the step always
@@ -146,7 +151,11 @@ def _is_number(v: Any) -> bool:
 
 def _number(ctx: _Ctx, v: Any, key: str, track: str | None = None, *, lo: float | None = None,
             hi: float | None = None, integer: bool = False, what: str = "a number") -> float:
-    if not _is_number(v) or not math.isfinite(float(v)) or (integer and not float(v).is_integer()):
+    try:
+        ok = _is_number(v) and math.isfinite(float(v)) and (not integer or float(v).is_integer())
+    except OverflowError:  # an integer beyond the float range (TOML integers are unbounded here)
+        ok = False
+    if not ok:
         raise ctx.error(key, what, v, track)
     v = float(v)
     if (lo is not None and v < lo) or (hi is not None and v > hi):
@@ -572,6 +581,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ScenarioError(f"{path}: cannot read the scenario file: {e.strerror or e}") from None
     except tomllib.TOMLDecodeError as e:
         raise ScenarioError(f"{path}: not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:  # tomllib decodes UTF-8 itself and lets this through
+        raise ScenarioError(f"{path}: not valid TOML: the file is not UTF-8 text ({e.reason} at byte "
+                            f"{e.start})") from None
 
 
 def load_scenario(name_or_path: str | os.PathLike[str] | Scenario, **overrides: Any) -> Scenario:
@@ -729,6 +741,9 @@ def _build(data: dict[str, Any], path: Path | None, *, strict_patterns: bool) ->
         step_beats = _number(ctx, timing.get("step_beats", 0.25), "timing.step_beats", lo=1e-9,
                              what="a positive number of beats")
         step_seconds = step_beats * 60.0 / bpm
+    if steps * step_seconds > MAX_EPISODE_SECONDS:
+        raise ctx.error("timing", f"an episode of at most {MAX_EPISODE_SECONDS:g} s (steps x step length)",
+                        f"{steps} steps of {step_seconds:g} s = {steps * step_seconds:g} s")
     bounds = tuple((round(i * step_seconds * sr), round((i + 1) * step_seconds * sr)) for i in range(steps))
     if any(b <= a for a, b in bounds):
         raise ctx.error("timing", "steps of at least one frame", f"{step_seconds:g} s at {sr} Hz")
@@ -1221,7 +1236,7 @@ def _probe(ctx: _Ctx, sc: Scenario) -> None:
             try:
                 eng.set_code(code)
                 eng.render(n if u == 0.0 else 256)
-            except glicol_wasm.GlicolError as e:
+            except (glicol_wasm.GlicolError, ValueError) as e:  # ValueError: a NUL in the code
                 raise _glicol_problem(ctx, t, code, e, what) from None
 
 
