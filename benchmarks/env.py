@@ -29,8 +29,7 @@ import raveforce_mae
 def _random_actions(env, rng, steps):
     dims = {a: env.action_space(a).shape for a in env.possible_agents}
     return [
-        {a: rng.uniform(-1, 1, dims[a]).astype(np.float32) for a in env.possible_agents}
-        for _ in range(steps)
+        {a: rng.uniform(-1, 1, dims[a]).astype(np.float32) for a in env.possible_agents} for _ in range(steps)
     ]
 
 
@@ -118,16 +117,22 @@ def main(argv=None) -> None:
     run_env(env, acts[:64])  # warm up
     rows.append(compare("ensemble, default reward + obs", env, acts, args.repeats))
     bd = breakdown(env, acts)
-    env_mse = raveforce_mae.parallel_env("ensemble", criterion="mse", observation="waveform",
-                                         agent_indicator=False)
+    env_mse = raveforce_mae.parallel_env(
+        "ensemble", criterion="mse", observation="waveform", agent_indicator=False
+    )
     run_env(env_mse, acts[:64])
     rows.append(compare("ensemble, mse + waveform obs", env_mse, acts, args.repeats))
 
     sc = env.scenario
-    print(f"\nensemble: {len(sc.tracks)} tracks, {sc.step_seconds:g} s steps "
-          f"({sc.bounds[0][1] - sc.bounds[0][0]} frames), {args.steps} steps, median of {args.repeats}")
-    print(f"{'configuration':<34}{'steps/s':>10}{'env us/step':>14}{'floor us/step':>15}{'env/floor':>11}{'target':>8}")
-    for (label, sps, eus, fus, ratio), target in zip(rows, (3.0, 2.0)):
+    print(
+        f"\nensemble: {len(sc.tracks)} tracks, {sc.step_seconds:g} s steps "
+        f"({sc.bounds[0][1] - sc.bounds[0][0]} frames), {args.steps} steps, median of {args.repeats}"
+    )
+    print(
+        f"{'configuration':<34}{'steps/s':>10}{'env us/step':>14}"
+        f"{'floor us/step':>15}{'env/floor':>11}{'target':>8}"
+    )
+    for (label, sps, eus, fus, ratio), target in zip(rows, (3.0, 2.0), strict=True):
         ok = "ok" if ratio <= target else "MISSED"
         print(f"{label:<34}{sps:>10.0f}{eus:>14.0f}{fus:>15.0f}{ratio:>10.2f}x {'<=' + str(target):>6} {ok}")
     total = sum(bd.values())
@@ -135,7 +140,9 @@ def main(argv=None) -> None:
     print("\nper-step breakdown (default settings), microseconds:")
     for k, v in bd.items():
         print(f"  {k:<18}{v:8.1f}")
-    print(f"  {'the rest':<18}{max(0.0, step_us - total):8.1f}   (PettingZoo dicts, infos, observation packing)")
+    print(
+        f"  {'the rest':<18}{max(0.0, step_us - total):8.1f}   (PettingZoo dicts, infos, observation packing)"
+    )
 
     # single-step sound matching on kick
     kick = raveforce_mae.parallel_env("kick")
@@ -150,8 +157,10 @@ def main(argv=None) -> None:
             kick.step(acts)
         times.append(time.perf_counter() - t0)
     per = statistics.median(times) / len(ka)
-    print(f"\nkick: single-step sound-matching evaluations (reset + step + reward) per second: "
-          f"{1 / per:,.0f}  ({kick.scenario.step_seconds:g} s of audio each; agent {a})")
+    print(
+        f"\nkick: single-step sound-matching evaluations (reset + step + reward) per second: "
+        f"{1 / per:,.0f}  ({kick.scenario.step_seconds:g} s of audio each; agent {a})"
+    )
     print("      a torchsynth-based peer reports about 1,000 per second on a CPU")
 
 

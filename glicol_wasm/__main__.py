@@ -34,8 +34,10 @@ def _cmd_render(args: argparse.Namespace) -> int:
     sf.write(tmp, audio.T, args.sample_rate, subtype="FLOAT", format=fmt)
     tmp.replace(out)
     peak = float(abs(audio).max()) if audio.size else 0.0
-    print(f"wrote {out} ({audio.shape[1]} frames, {args.sample_rate} Hz, stereo, peak {peak:.3f})",
-          file=sys.stderr)
+    print(
+        f"wrote {out} ({audio.shape[1]} frames, {args.sample_rate} Hz, stereo, peak {peak:.3f})",
+        file=sys.stderr,
+    )
     return 0
 
 

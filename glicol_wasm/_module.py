@@ -148,8 +148,11 @@ def compiled() -> Compiled:
         EngineUnavailableError: if the binary is missing.
         EngineIntegrityError: if it fails verification.
     """
-    env_key = (os.environ.get("GLICOL_WASM"), os.environ.get("GLICOL_WASM_CACHE"),
-               os.environ.get("XDG_CACHE_HOME"))
+    env_key = (
+        os.environ.get("GLICOL_WASM"),
+        os.environ.get("GLICOL_WASM_CACHE"),
+        os.environ.get("XDG_CACHE_HOME"),
+    )
     hit = _by_env.get(env_key)
     if hit is not None:  # fast path: no file-system look-ups for every new Engine
         return hit

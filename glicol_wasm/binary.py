@@ -114,9 +114,7 @@ def locate() -> Path:
     if env:
         p = Path(env).expanduser()
         if not p.is_file():
-            raise EngineUnavailableError(
-                f"GLICOL_WASM={env!r} does not name a file. {_HOW_TO}"
-            )
+            raise EngineUnavailableError(f"GLICOL_WASM={env!r} does not name a file. {_HOW_TO}")
         return p
     p = cache_dir() / WASM_NAME
     if not p.is_file():
@@ -133,8 +131,7 @@ def verify_tarball(data: bytes, what: str = "tarball") -> bytes:
     integrity = "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
     if integrity != TARBALL_SHA512 or _sha256(data) != TARBALL_SHA256:
         raise EngineIntegrityError(
-            f"{what}: integrity {integrity} does not match {PACKAGE} "
-            f"({TARBALL_SHA512}); refusing it."
+            f"{what}: integrity {integrity} does not match {PACKAGE} ({TARBALL_SHA512}); refusing it."
         )
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
         member = tar.extractfile(WASM_MEMBER)

@@ -143,7 +143,9 @@ class _Instance:
             if failed >= 0:
                 res = mem[self.res_ptr : self.res_ptr + 256].tobytes()
                 return out[:0], res, done + failed
-            out[done : done + n] = mem[self.dst_ptr : self.dst_ptr + n * 1024].view(np.float32).reshape(n, 2, BLOCK)
+            out[done : done + n] = (
+                mem[self.dst_ptr : self.dst_ptr + n * 1024].view(np.float32).reshape(n, 2, BLOCK)
+            )
             done += n
         return out, None, -1
 
@@ -220,9 +222,7 @@ class Engine:
     @property
     def samples(self) -> Mapping[str, tuple[np.ndarray, int]]:
         """Loaded samples: name -> (audio of shape (channels, n), sample rate)."""
-        return {
-            k: (v.data.reshape(v.channels, -1), v.sample_rate) for k, v in self._samples.items()
-        }
+        return {k: (v.data.reshape(v.channels, -1), v.sample_rate) for k, v in self._samples.items()}
 
     @property
     def memory_bytes(self) -> int:
@@ -290,7 +290,7 @@ class Engine:
         self._pending = code
 
     def load_sample(self, name: str, audio: np.ndarray, sample_rate: int) -> None:
-        """Make ``audio`` playable as ``sp \\name`` (triggered by e.g. ``seq 60 >> sp \\name``).
+        r"""Make ``audio`` playable as ``sp \name`` (triggered by e.g. ``seq 60 >> sp \name``).
 
         Args:
             name: Sample name: lowercase letters, digits and ``_``, starting with a
@@ -323,7 +323,9 @@ class Engine:
         if not np.isfinite(a).all():
             raise ValueError(f"sample {name!r}: audio contains NaN or inf")
         if not 1000 <= int(sample_rate) <= 384000:
-            raise ValueError(f"sample {name!r}: sample_rate must be within 1000..384000 Hz, got {sample_rate}")
+            raise ValueError(
+                f"sample {name!r}: sample_rate must be within 1000..384000 Hz, got {sample_rate}"
+            )
         sample = _Sample(np.ascontiguousarray(a).reshape(-1), a.shape[0], int(sample_rate))
         self._live().load_sample(key, sample)
         self._samples[key] = sample

@@ -39,8 +39,7 @@ class GlicolError(Exception):
     def _set_recovered(self, recovered: bool) -> None:
         self.recovered = recovered
         note = (
-            "the engine was rebuilt from its last good code and state; "
-            "the failing code was discarded"
+            "the engine was rebuilt from its last good code and state; the failing code was discarded"
             if recovered
             else "the engine is unusable until reset()"
         )

@@ -1,10 +1,10 @@
-"""RaveForce's ``make()`` interface, on current Gymnasium.
+r"""RaveForce's ``make()`` interface, on current Gymnasium.
 
 The 2022 RaveForce toolkit took a Glicol patch with ``{}`` holes, a target and a list
 of action specs::
 
     env = raveforce_mae.make(
-        "~env: imp 0.1 >> envperc {} {}\\nkick_drum: sin {} >> mul ~env",
+        "~env: imp 0.1 >> envperc {} {}\nkick_drum: sin {} >> mul ~env",
         target=target, total_step=1, step_len=dur,
         action_space=[["lin", 0.0001, dur - 0.0001],
                       ["rel", 0, lambda x: dur - 0.0001 - x],
@@ -76,7 +76,9 @@ class _Spec:
         self.fn: Callable[[float], float] | None = None
         if self.kind in ("lin", "exp"):
             if len(spec) != 3:
-                raise ParameterError(f"action_space[{i}]: {self.kind!r} takes [kind, low, high], got {spec!r}")
+                raise ParameterError(
+                    f"action_space[{i}]: {self.kind!r} takes [kind, low, high], got {spec!r}"
+                )
             self.low, self.high = float(spec[1]), float(spec[2])
             if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low < self.high):
                 raise ParameterError(f"action_space[{i}]: need finite low < high, got {spec!r}")
@@ -84,7 +86,9 @@ class _Spec:
                 raise ParameterError(f"action_space[{i}]: 'exp' needs low > 0, got {spec!r}")
         elif self.kind == "choose":
             if len(spec) != 2 or not len(spec[1]):
-                raise ParameterError(f"action_space[{i}]: 'choose' takes ['choose', [v1, v2, ...]], got {spec!r}")
+                raise ParameterError(
+                    f"action_space[{i}]: 'choose' takes ['choose', [v1, v2, ...]], got {spec!r}"
+                )
             self.choices = tuple(float(v) for v in spec[1])
         elif self.kind == "rel":
             if len(spec) != 3 or not callable(spec[2]) or not isinstance(spec[1], int):
@@ -143,7 +147,9 @@ class RaveforceCompatEnv(gymnasium.Env[np.ndarray, np.ndarray]):
             else:
                 lows.append(s.low)
                 highs.append(s.high)
-        self.action_space = spaces.Box(np.array(lows, np.float32), np.array(highs, np.float32), dtype=np.float32)
+        self.action_space = spaces.Box(
+            np.array(lows, np.float32), np.array(highs, np.float32), dtype=np.float32
+        )
         peak = max(1.0, float(np.abs(self.target).max()) * 4)
         self.observation_space = spaces.Box(-peak, peak, (len(self.target),), np.float32)
         self._bounds = [round(i * self.step_len * self.sample_rate) for i in range(total_step + 1)]
@@ -169,7 +175,7 @@ class RaveforceCompatEnv(gymnasium.Env[np.ndarray, np.ndarray]):
             j = self._free[int(np.argmax(~np.isfinite(a)))]
             raise ParameterError(f"action has a non-finite value for hole {j}")
         vals: list[float] = [0.0] * len(self.specs)
-        for v, i in zip(a, self._free):
+        for v, i in zip(a, self._free, strict=True):
             s = self.specs[i]
             if s.kind == "choose":
                 vals[i] = s.choices[int(np.clip(round(v), 0, len(s.choices) - 1))]

@@ -20,7 +20,6 @@ from pettingzoo.test import (
 )
 
 import raveforce_mae
-from raveforce_mae import envs as rf_envs
 
 SCENARIOS = raveforce_mae.list_scenarios()
 

@@ -220,8 +220,9 @@ def test_seed_kick_example_runs_unchanged():
 def test_make_matches_direct_engine_render():
     code = "o: sin {} >> mul {}"
     target = np.zeros(4410, np.float32)
-    env = raveforce_mae.make(code, target, total_step=2, step_len=0.05,
-                             action_space=[["exp", 20, 2000], ["lin", 0, 1]])
+    env = raveforce_mae.make(
+        code, target, total_step=2, step_len=0.05, action_space=[["exp", 20, 2000], ["lin", 0, 1]]
+    )
     env.reset()
     env.step([440, 0.5])
     obs, *_ = env.step([440, 0.5])
@@ -233,26 +234,28 @@ def _uneven_scenario():
     """Two tracks with 1 and 3 parameters, so the shared action space pads one of them."""
     from raveforce_mae.scenario import scenario_from_dict
 
-    return scenario_from_dict({
-        "name": "uneven",
-        "timing": {"steps": 4, "step_beats": 0.25},
-        "tracks": {
-            "lead": {
-                "chain": "saw {freq} >> lpf {cutoff} 1.0 >> mul {amp}",
-                "params": {
-                    "freq": {"kind": "exp", "low": 100, "high": 800},
-                    "cutoff": {"kind": "exp", "low": 200, "high": 5000},
-                    "amp": {"kind": "lin", "low": 0.05, "high": 0.5},
+    return scenario_from_dict(
+        {
+            "name": "uneven",
+            "timing": {"steps": 4, "step_beats": 0.25},
+            "tracks": {
+                "lead": {
+                    "chain": "saw {freq} >> lpf {cutoff} 1.0 >> mul {amp}",
+                    "params": {
+                        "freq": {"kind": "exp", "low": 100, "high": 800},
+                        "cutoff": {"kind": "exp", "low": 200, "high": 5000},
+                        "amp": {"kind": "lin", "low": 0.05, "high": 0.5},
+                    },
+                    "reference": {"freq": 220, "cutoff": 1000, "amp": 0.2},
                 },
-                "reference": {"freq": 220, "cutoff": 1000, "amp": 0.2},
+                "drone": {
+                    "chain": "sin {freq} >> mul 0.2",
+                    "params": {"freq": {"kind": "exp", "low": 40, "high": 200}},
+                    "reference": {"freq": 55},
+                },
             },
-            "drone": {
-                "chain": "sin {freq} >> mul 0.2",
-                "params": {"freq": {"kind": "exp", "low": 40, "high": 200}},
-                "reference": {"freq": 55},
-            },
-        },
-    })
+        }
+    )
 
 
 def test_padding_is_ignored_and_native_spaces_are_exact():

@@ -6,4 +6,12 @@ from .aec import env, parallel_env, raw_env
 from .gym_env import RaveforceGymEnv, gym_env
 from .parallel import ENV_VERSION, RaveforceParallelEnv
 
-__all__ = ["ENV_VERSION", "RaveforceGymEnv", "RaveforceParallelEnv", "env", "gym_env", "parallel_env", "raw_env"]
+__all__ = [
+    "ENV_VERSION",
+    "RaveforceGymEnv",
+    "RaveforceParallelEnv",
+    "env",
+    "gym_env",
+    "parallel_env",
+    "raw_env",
+]

@@ -14,14 +14,16 @@ from .parallel import RaveforceParallelEnv
 __all__ = ["ValidatingClipWrapper", "env", "parallel_env", "raw_env"]
 
 
-def parallel_env(scenario: Any = "ensemble", render_mode: str | None = None,
-                 max_cycles: int | None = None, **kwargs: Any) -> RaveforceParallelEnv:
+def parallel_env(
+    scenario: Any = "ensemble", render_mode: str | None = None, max_cycles: int | None = None, **kwargs: Any
+) -> RaveforceParallelEnv:
     """The native parallel form (see :class:`RaveforceParallelEnv`)."""
     return RaveforceParallelEnv(scenario, render_mode=render_mode, max_cycles=max_cycles, **kwargs)
 
 
-def raw_env(scenario: Any = "ensemble", render_mode: str | None = None,
-            max_cycles: int | None = None, **kwargs: Any) -> AECEnv:
+def raw_env(
+    scenario: Any = "ensemble", render_mode: str | None = None, max_cycles: int | None = None, **kwargs: Any
+) -> AECEnv:
     """The AEC form without wrappers: agents act in turn, the step renders after the last."""
     return parallel_to_aec_wrapper(parallel_env(scenario, render_mode, max_cycles, **kwargs))
 
@@ -42,8 +44,9 @@ class ValidatingClipWrapper(wrappers.ClipOutOfBoundsWrapper):
         super().step(action)
 
 
-def env(scenario: Any = "ensemble", render_mode: str | None = None,
-        max_cycles: int | None = None, **kwargs: Any) -> AECEnv:
+def env(
+    scenario: Any = "ensemble", render_mode: str | None = None, max_cycles: int | None = None, **kwargs: Any
+) -> AECEnv:
     """The AEC form, wrapped as PettingZoo wraps its envs: clipping, then order enforcing."""
     e = raw_env(scenario, render_mode, max_cycles, **kwargs)
     e = ValidatingClipWrapper(e)

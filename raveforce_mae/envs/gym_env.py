@@ -108,7 +108,7 @@ class RaveforceGymEnv(gymnasium.Env[np.ndarray, np.ndarray], EzPickle):
                 f"action must have shape {self.action_space.shape} (values in [-1, 1]), got shape {a.shape}"
             )
         parts = np.split(a, self._splits)
-        obs, rew, term, trunc, infos = self.par.step(dict(zip(self._agents, parts)))
+        obs, rew, term, trunc, infos = self.par.step(dict(zip(self._agents, parts, strict=True)))
         first = infos[self._agents[0]]
         if self._single:
             reward = rew[self._agents[0]]
@@ -147,7 +147,11 @@ class RaveforceGymEnv(gymnasium.Env[np.ndarray, np.ndarray], EzPickle):
         self.par.close()
 
 
-def gym_env(scenario: str | Scenario = "kick", render_mode: str | None = None,
-            max_cycles: int | None = None, **overrides: Any) -> RaveforceGymEnv:
+def gym_env(
+    scenario: str | Scenario = "kick",
+    render_mode: str | None = None,
+    max_cycles: int | None = None,
+    **overrides: Any,
+) -> RaveforceGymEnv:
     """Create the single-agent Gymnasium environment (see :class:`RaveforceGymEnv`)."""
     return RaveforceGymEnv(scenario, render_mode=render_mode, max_cycles=max_cycles, **overrides)

@@ -128,8 +128,7 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
         self.last_engine_error: EngineError | None = None
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
-                f"render_mode must be one of {self.metadata['render_modes']} or None, "
-                f"got {render_mode!r}"
+                f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}"
             )
         if isinstance(scenario, Scenario):
             sc = scenario.replace(**overrides) if overrides else scenario
@@ -255,7 +254,9 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
         infos = {a: {"step": 0} for a in self.agents}
         return obs, infos
 
-    def step(self, actions: Mapping[str, Any]) -> tuple[
+    def step(
+        self, actions: Mapping[str, Any]
+    ) -> tuple[
         dict[str, np.ndarray],
         dict[str, float],
         dict[str, bool],
@@ -394,7 +395,9 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
             values[track.name] = track.values(u)
         extra = set(actions) - set(self.possible_agents)
         if extra:
-            raise ParameterError(f"actions for unknown agents {sorted(extra)}; agents are {self.possible_agents}")
+            raise ParameterError(
+                f"actions for unknown agents {sorted(extra)}; agents are {self.possible_agents}"
+            )
         return values, clipped
 
     def validate_action(self, agent: str, action: Any) -> np.ndarray:
