@@ -91,17 +91,27 @@ def play_episode(env, seed: int, dims: dict[str, tuple[int, ...]], spread: float
                 bad += 1
         rewards.append(row)
     mix = env.audio()["mix"]
-    return np.stack(rewards), h_obs.hexdigest(), hashlib.sha256(mix.tobytes()).hexdigest(), len(rewards), bad
+    return (
+        np.stack(rewards),
+        h_obs.hexdigest(),
+        hashlib.sha256(mix.tobytes()).hexdigest(),
+        len(rewards),
+        bad,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--steps", type=int, default=100_000, help="parallel steps in total")
     ap.add_argument("--scenario", default="ensemble")
-    ap.add_argument("--sample-every", type=int, default=None, help="steps between samples (default steps/20)")
+    ap.add_argument(
+        "--sample-every", type=int, default=None, help="steps between samples (default steps/20)"
+    )
     ap.add_argument("--max-rss-growth-mib", type=float, default=48.0)
     ap.add_argument("--max-wasm-mib", type=float, default=8.0)
-    ap.add_argument("--json", type=Path, default=None, help="also write the samples and verdict here")
+    ap.add_argument(
+        "--json", type=Path, default=None, help="also write the samples and verdict here"
+    )
     args = ap.parse_args(argv)
 
     env = raveforce_mae.parallel_env(args.scenario)
@@ -109,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     n_ep = env.scenario.n_steps
     total = args.steps
     every = args.sample_every or max(n_ep, total // 20)
-    probe_at = sorted({max(n_ep, total // 100)} | {total * k // 10 for k in range(1, 10)} | {total * 99 // 100})
+    probe_at = sorted(
+        {max(n_ep, total // 100)} | {total * k // 10 for k in range(1, 10)} | {total * 99 // 100}
+    )
 
     samples = []
     probes: list[tuple[int, np.ndarray, str, str]] = []
@@ -120,9 +132,13 @@ def main(argv: list[str] | None = None) -> int:
     next_sample = 0
     warm_rss = None
     t0 = time.perf_counter()
-    header = f"{'step':>8} {'episodes':>8} {'elapsed s':>9} {'steps/s':>8} {'RSS MiB':>8} {'peak MiB':>8} " \
-             f"{'wasm MiB':>9} {'py objects':>10}"
-    print(f"soak: scenario {args.scenario!r}, {total} steps, {n_ep} steps per episode, probes at {probe_at}")
+    header = (
+        f"{'step':>8} {'episodes':>8} {'elapsed s':>9} {'steps/s':>8} {'RSS MiB':>8} {'peak MiB':>8} "
+        f"{'wasm MiB':>9} {'py objects':>10}"
+    )
+    print(
+        f"soak: scenario {args.scenario!r}, {total} steps, {n_ep} steps per episode, probes at {probe_at}"
+    )
     print(header)
     print("-" * len(header))
 
@@ -142,11 +158,15 @@ def main(argv: list[str] | None = None) -> int:
             "py_objects": len(gc.get_objects()),
         }
         samples.append(row)
-        print(f"{row['step']:>8} {row['episodes']:>8} {row['elapsed_s']:>9} {row['steps_per_s']:>8} "
-              f"{row['rss_mib']:>8} {row['peak_rss_mib']:>8} {row['wasm_mib']:>9} {row['py_objects']:>10}",
-              flush=True)
+        print(
+            f"{row['step']:>8} {row['episodes']:>8} {row['elapsed_s']:>9} {row['steps_per_s']:>8} "
+            f"{row['rss_mib']:>8} {row['peak_rss_mib']:>8} {row['wasm_mib']:>9} {row['py_objects']:>10}",
+            flush=True,
+        )
         if max(w, default=0) > args.max_wasm_mib * MIB:
-            failures.append(f"an engine's linear memory is {max(w) / MIB:.2f} MiB > {args.max_wasm_mib} MiB")
+            failures.append(
+                f"an engine's linear memory is {max(w) / MIB:.2f} MiB > {args.max_wasm_mib} MiB"
+            )
 
     while step < total or probe_at:
         if probe_at and (step >= probe_at[0] or step >= total):
@@ -156,8 +176,11 @@ def main(argv: list[str] | None = None) -> int:
             nonfinite += bad
             probes.append((step, r, ho, hm))
             same = np.array_equal(r, probes[0][1]) and (ho, hm) == probes[0][2:]
-            print(f"  probe at step {step}: reward sum {r.sum():.12f}, "
-                  f"{'identical to the first probe' if same else 'DIFFERS from the first probe'}", flush=True)
+            print(
+                f"  probe at step {step}: reward sum {r.sum():.12f}, "
+                f"{'identical to the first probe' if same else 'DIFFERS from the first probe'}",
+                flush=True,
+            )
             if warm_rss is None:
                 gc.collect()
                 warm_rss = rss_bytes()
@@ -183,36 +206,65 @@ def main(argv: list[str] | None = None) -> int:
     first = probes[0] if probes else None
     probe_rows = []
     for at, r, ho, hm in probes:
-        same = first is not None and np.array_equal(r, first[1]) and ho == first[2] and hm == first[3]
+        same = (
+            first is not None and np.array_equal(r, first[1]) and ho == first[2] and hm == first[3]
+        )
         diff = float(np.max(np.abs(r - first[1]))) if first is not None else 0.0
-        probe_rows.append({"step": at, "identical": bool(same), "max_reward_diff": diff,
-                           "reward_sum": float(r.sum())})
+        probe_rows.append(
+            {
+                "step": at,
+                "identical": bool(same),
+                "max_reward_diff": diff,
+                "reward_sum": float(r.sum()),
+            }
+        )
         if not same:
-            failures.append(f"probe at step {at} differs from the probe at step {first[0]} "
-                            f"(max reward diff {diff:g})")
+            failures.append(
+                f"probe at step {at} differs from the probe at step {first[0]} "
+                f"(max reward diff {diff:g})"
+            )
     end_rss = samples[-1]["rss_mib"] * MIB
     growth = (end_rss - warm_rss) / MIB if warm_rss is not None else float("nan")
     if warm_rss is not None and growth > args.max_rss_growth_mib:
-        failures.append(f"RSS grew by {growth:.1f} MiB after warm-up (> {args.max_rss_growth_mib} MiB)")
+        failures.append(
+            f"RSS grew by {growth:.1f} MiB after warm-up (> {args.max_rss_growth_mib} MiB)"
+        )
 
     print()
     print("probe episodes (seed %d):" % PROBE_SEED)
     print(f"{'at step':>8} {'identical':>9} {'max |dr|':>9} {'sum of rewards':>16}")
     for p in probe_rows:
-        print(f"{p['step']:>8} {str(p['identical']):>9} {p['max_reward_diff']:>9.3g} {p['reward_sum']:>16.12f}")
+        print(
+            f"{p['step']:>8} {str(p['identical']):>9} {p['max_reward_diff']:>9.3g} {p['reward_sum']:>16.12f}"
+        )
     print()
     print(f"steps {step}, episodes {episodes}, {elapsed:.0f} s, {step / elapsed:.1f} steps/s")
-    print(f"RSS after warm-up {warm_rss / MIB if warm_rss else float('nan'):.1f} MiB, at end "
-          f"{end_rss / MIB:.1f} MiB, growth {growth:+.1f} MiB (bound {args.max_rss_growth_mib} MiB); "
-          f"peak {peak_rss_bytes() / MIB:.1f} MiB")
-    print(f"largest engine linear memory seen: {max(s['wasm_max_engine_mib'] for s in samples):.2f} MiB "
-          f"(bound {args.max_wasm_mib} MiB)")
+    print(
+        f"RSS after warm-up {warm_rss / MIB if warm_rss else float('nan'):.1f} MiB, at end "
+        f"{end_rss / MIB:.1f} MiB, growth {growth:+.1f} MiB (bound {args.max_rss_growth_mib} MiB); "
+        f"peak {peak_rss_bytes() / MIB:.1f} MiB"
+    )
+    print(
+        f"largest engine linear memory seen: {max(s['wasm_max_engine_mib'] for s in samples):.2f} MiB "
+        f"(bound {args.max_wasm_mib} MiB)"
+    )
     print("verdict:", "PASS" if not failures else "FAIL\n  " + "\n  ".join(failures))
     if args.json:
-        args.json.write_text(json.dumps({
-            "scenario": args.scenario, "steps": step, "episodes": episodes, "elapsed_s": elapsed,
-            "samples": samples, "probes": probe_rows, "rss_growth_mib": growth, "failures": failures,
-        }, indent=1))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "scenario": args.scenario,
+                    "steps": step,
+                    "episodes": episodes,
+                    "elapsed_s": elapsed,
+                    "samples": samples,
+                    "probes": probe_rows,
+                    "rss_growth_mib": growth,
+                    "failures": failures,
+                },
+                indent=1,
+            )
+        )
     return 0 if not failures else 1
 
 

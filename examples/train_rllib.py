@@ -34,16 +34,6 @@ from typing import Any
 ENV_NAME = "raveforce_mae_parallel"
 
 
-def _env_creator(config: dict[str, Any]) -> Any:
-    from ray.rllib.env.wrappers.pettingzoo_env import ParallelPettingZooEnv
-
-    import raveforce_mae
-
-    cfg = dict(config)
-    scenario = cfg.pop("scenario", "ensemble")
-    return ParallelPettingZooEnv(raveforce_mae.parallel_env(scenario, **cfg))
-
-
 def policy_ids(scenario: str = "ensemble") -> list[str]:
     """The policies: one per agent of the scenario (``bass_0``, ``kick_0``, ``hat_0``)."""
     import raveforce_mae
@@ -83,7 +73,11 @@ def build(
     from ray.rllib.core.rl_module.rl_module import RLModuleSpec
     from ray.tune.registry import register_env
 
-    register_env(ENV_NAME, _env_creator)
+    from raveforce_mae.vector import rllib_env_creator
+
+    # the creator is imported from the package: env runners on other processes or
+    # machines must be able to import it (a function defined in this script would not be)
+    register_env(ENV_NAME, rllib_env_creator)
     env_config: dict[str, Any] = {"scenario": scenario}
     if native_spaces:
         env_config["native_spaces"] = True

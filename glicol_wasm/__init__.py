@@ -15,7 +15,7 @@ Quick start::
 from __future__ import annotations
 
 from .binary import cache_dir, fetch, locate
-from .engine import BLOCK, Engine, render
+from .engine import BLOCK, Engine, EngineState, render
 from .errors import (
     EngineIntegrityError,
     EngineUnavailableError,
@@ -33,6 +33,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BLOCK",
     "Engine",
+    "EngineState",
     "EngineIntegrityError",
     "EngineUnavailableError",
     "GlicolCodeError",

@@ -279,44 +279,6 @@ class _Group:
         return float(self.criterion.score(row, self.prepared[step]))
 
 
-class _EngineSnapshot:
-    """The complete state of one :class:`glicol_wasm.Engine` between two calls.
-
-    A wasm instance's state between calls is its linear memory (the stack pointer is
-    back at its base), plus the binding's Python-side bookkeeping (pending code,
-    leftover frames). Restoring a snapshot costs a memory copy (~0.3 ms for the
-    engine's 1.6 MB), far less than replaying a long prefix. This reaches into
-    ``glicol_wasm``'s private state, so :class:`_Renderer` checks it against a plain
-    replay before relying on it and falls back to replaying when they differ.
-    """
-
-    __slots__ = ("inst", "memory", "py", "last_code")
-
-    def __init__(self, eng: Any) -> None:
-        inst = eng._inst
-        self.inst = inst
-        self.memory = _memory_view(inst).copy()
-        self.py = {k: (v.copy() if isinstance(v, (np.ndarray, list)) else v) for k, v in eng.__dict__.items()}
-        self.last_code = inst.last_code
-
-    def restore(self, eng: Any) -> None:
-        inst = eng._inst
-        if inst is not self.inst:
-            raise RuntimeError("the engine was rebuilt since the snapshot")
-        view = _memory_view(inst)
-        view[: self.memory.size] = self.memory
-        eng.__dict__.update({k: (v.copy() if isinstance(v, (np.ndarray, list)) else v) for k, v in self.py.items()})
-        inst.last_code = self.last_code
-
-
-def _memory_view(inst: Any) -> np.ndarray:
-    import ctypes
-
-    n = inst.memory.data_len(inst.store)
-    ptr = inst.memory.data_ptr(inst.store)
-    return np.ctypeslib.as_array(ctypes.cast(ptr, ctypes.POINTER(ctypes.c_uint8)), shape=(n,))
-
-
 class _Renderer:
     """Renders a subset of tracks step by step exactly as :class:`~raveforce_mae.core.RenderSession`.
 
@@ -350,7 +312,7 @@ class _Renderer:
         self.use_snapshots = True
         self._checked = False
         self._prefix: list[dict[str, np.ndarray]] = []
-        self._snaps: list[_EngineSnapshot] | None = None
+        self._snaps: list[Any] | None = None
         self._last: list[str | None] = [None] * len(self.tracks)
 
     def _code(self, j: int, acts: dict[str, np.ndarray]) -> str:
@@ -390,11 +352,11 @@ class _Renderer:
             self._snaps is not None
             and m <= n
             and self._same_prefix(prefix, m)
-            and all(sn.inst is eng._inst for sn, eng in zip(self._snaps, self.engines, strict=True))
+            and all(sn.valid_for(eng) for sn, eng in zip(self._snaps, self.engines, strict=True))
         ):
             start = len(self._prefix)
             for j, eng in enumerate(self.engines):
-                self._snaps[j].restore(eng)
+                eng.restore(self._snaps[j])
         else:
             start = 0
             self._last = [None] * len(self.tracks)
@@ -403,7 +365,7 @@ class _Renderer:
         for j, _ in enumerate(self.engines):
             for k in range(start, n):
                 self._play(j, k, prefix[k], self._last)
-        self._snaps = [_EngineSnapshot(eng) for eng in self.engines]
+        self._snaps = [eng.snapshot() for eng in self.engines]
         self._prefix = [dict(p) for p in prefix]
 
     def render(self, prefix: list[dict[str, np.ndarray]], step: int, cand: dict[str, np.ndarray]) -> np.ndarray:
@@ -416,7 +378,7 @@ class _Renderer:
             return self._replay(prefix, step, cand)
         if (
             self._snaps is None
-            or any(sn.inst is not eng._inst for sn, eng in zip(self._snaps, self.engines, strict=True))
+            or any(not sn.valid_for(eng) for sn, eng in zip(self._snaps, self.engines, strict=True))
             or not self._same_prefix(prefix, step)
         ):
             self._snaps = None
@@ -424,10 +386,10 @@ class _Renderer:
         assert self._snaps is not None
         out = np.empty((len(self.tracks) + 1, self.frames[step]), np.float32)
         for j, eng in enumerate(self.engines):
-            if eng.memory_bytes > self._snaps[j].memory.size + self._GROWTH_LIMIT:
+            if eng.memory_bytes > self._snaps[j].nbytes + self._GROWTH_LIMIT:
                 self._snaps = None  # fragmented: rebuild from a fresh instance
                 return self.render(prefix, step, cand)
-            self._snaps[j].restore(eng)
+            eng.restore(self._snaps[j])
             out[j] = self._play(j, step, cand, list(self._last))
         out = self._mix(out)
         if not self._checked and step > 0:

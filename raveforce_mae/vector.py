@@ -23,7 +23,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["limit_blas_threads", "make_gym_vector_env", "make_sb3_vec_env"]
+__all__ = ["limit_blas_threads", "make_gym_vector_env", "make_sb3_vec_env", "rllib_env_creator"]
 
 
 def _need(module: str, extra: str = "rl") -> Any:
@@ -189,3 +189,26 @@ def make_gym_vector_env(
     if asynchronous:
         return gymnasium.vector.AsyncVectorEnv(fns, context=context)
     return gymnasium.vector.SyncVectorEnv(fns)
+
+
+def rllib_env_creator(config: dict[str, Any]) -> Any:
+    """Env creator for Ray RLlib: ``register_env(name, rllib_env_creator)``.
+
+    Lives in the package (not in a script) so that RLlib's env runners, which may be
+    other processes or other machines, can import it. ``config`` holds ``scenario``
+    (a name or a TOML path readable on every node) and any keyword argument of
+    :func:`raveforce_mae.parallel_env`; the env is wrapped in RLlib's
+    ``ParallelPettingZooEnv``. Each env runner limits its BLAS threads to one.
+
+    Raises:
+        ImportError: if Ray RLlib is missing (``pip install 'raveforce-mae[ray]'``).
+    """
+    wrappers = _need("ray.rllib.env.wrappers.pettingzoo_env", "ray")
+    from . import parallel_env
+
+    cfg = dict(config)
+    scenario = cfg.pop("scenario", "ensemble")
+    blas = cfg.pop("blas_threads", 1)
+    if blas is not None:
+        limit_blas_threads(blas)
+    return wrappers.ParallelPettingZooEnv(parallel_env(scenario, **cfg))

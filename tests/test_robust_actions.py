@@ -24,8 +24,12 @@ from raveforce_mae import ParameterError
 from raveforce_mae.scenario import load_scenario, scenario_from_dict
 
 SCENARIOS = raveforce_mae.list_scenarios()
-FUZZ = settings(max_examples=12, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 @functools.cache
@@ -50,9 +54,11 @@ def _numeric(shape):
 
 def _bad_shape(shape):
     n = shape[0]
-    return st.sampled_from([(), (n + 1,), (max(n - 1, 0),), (1, n), (n, 1), (n, n)]).filter(
-        lambda s: s != shape
-    ).flatmap(lambda s: hnp.arrays(np.float32, s, elements=st.floats(-1, 1, width=32)))
+    return (
+        st.sampled_from([(), (n + 1,), (max(n - 1, 0),), (1, n), (n, 1), (n, n)])
+        .filter(lambda s: s != shape)
+        .flatmap(lambda s: hnp.arrays(np.float32, s, elements=st.floats(-1, 1, width=32)))
+    )
 
 
 def _junk(shape):
@@ -202,7 +208,7 @@ def test_raw_aec_nan_raises_then_reset_works():
         for _ in env.possible_agents:
             env.step(np.full(shape, np.nan, np.float32))
     env.reset(seed=0)
-    for a in env.agent_iter():
+    for _agent in env.agent_iter():
         _, r, term, trunc, _ = env.last()
         assert np.isfinite(r)
         env.step(None if term or trunc else np.zeros(shape, np.float32))
@@ -236,8 +242,16 @@ def test_gym_any_action(name, data):
 
 # -- extreme but legal parameters ------------------------------------------------------------------
 
-_EDGES = np.array([-1.0, np.nextafter(np.float32(-1), np.float32(0)), 0.0,
-                   np.nextafter(np.float32(1), np.float32(0)), 1.0], np.float32)
+_EDGES = np.array(
+    [
+        -1.0,
+        np.nextafter(np.float32(-1), np.float32(0)),
+        0.0,
+        np.nextafter(np.float32(1), np.float32(0)),
+        1.0,
+    ],
+    np.float32,
+)
 
 
 def _corner_episodes(env, n_episodes, rng):
@@ -284,7 +298,10 @@ EXTREME = {
         },
         "noise": {
             "chain": "noise 3 >> onepole {r} >> mul {g}",
-            "params": {"r": {"kind": "lin", "low": 0, "high": 1}, "g": {"kind": "lin", "low": 0, "high": 1}},
+            "params": {
+                "r": {"kind": "lin", "low": 0, "high": 1},
+                "g": {"kind": "lin", "low": 0, "high": 1},
+            },
             "reference": {"r": 0.5, "g": 0.5},
         },
     },
@@ -296,16 +313,27 @@ def extreme_env():
     return raveforce_mae.parallel_env(scenario_from_dict(EXTREME))
 
 
-@settings(max_examples=10, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
-@given(corners=st.lists(st.tuples(st.lists(st.sampled_from([-1.0, -0.999, 0.0, 0.999, 1.0]), min_size=5,
-                                           max_size=5),
-                                  st.lists(st.sampled_from([-1.0, 1.0]), min_size=2, max_size=2)),
-                        min_size=24, max_size=24))
+@settings(
+    max_examples=10, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+@given(
+    corners=st.lists(
+        st.tuples(
+            st.lists(st.sampled_from([-1.0, -0.999, 0.0, 0.999, 1.0]), min_size=5, max_size=5),
+            st.lists(st.sampled_from([-1.0, 1.0]), min_size=2, max_size=2),
+        ),
+        min_size=24,
+        max_size=24,
+    )
+)
 def test_extreme_legal_parameters_finite_or_reported(extreme_env, corners):
     env = extreme_env
     env.reset(seed=0)
     for lead, noise in corners:
-        acts = {"lead_0": np.array(lead, np.float32), "noise_0": np.array(noise + [0, 0, 0], np.float32)}
+        acts = {
+            "lead_0": np.array(lead, np.float32),
+            "noise_0": np.array(noise + [0, 0, 0], np.float32),
+        }
         with warnings.catch_warnings(record=True) as w:
             warnings.simplefilter("always")
             obs, rew, term, trunc, infos = env.step(acts)

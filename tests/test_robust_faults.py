@@ -23,8 +23,16 @@ from raveforce_mae.scenario import scenario_from_dict
 # choose bins: u in [-1/3, 0) picks the 3rd choice, which the load-time probe
 # (u = -1, 0, 1) never plays
 FAULTS = {
-    "trap": ("sin 220 >> delayms {d} >> mul 0.3", [10, 20, 100000000, 30, 40, 50], glicol_wasm.GlicolTrapError),
-    "nan": ("saw 110 >> lpf 800 {d} >> mul 0.3", [1, 2, 0, 3, 4, 5], glicol_wasm.GlicolNonFiniteError),
+    "trap": (
+        "sin 220 >> delayms {d} >> mul 0.3",
+        [10, 20, 100000000, 30, 40, 50],
+        glicol_wasm.GlicolTrapError,
+    ),
+    "nan": (
+        "saw 110 >> lpf 800 {d} >> mul 0.3",
+        [1, 2, 0, 3, 4, 5],
+        glicol_wasm.GlicolNonFiniteError,
+    ),
 }
 RARE = -0.2  # the faulty choice
 STEPS = 6
@@ -32,15 +40,23 @@ STEPS = 6
 
 def _scenario(kind):
     chain, choices, _ = FAULTS[kind]
-    return scenario_from_dict({
-        "timing": {"steps": STEPS, "step_beats": 0.25},
-        "tracks": {
-            "pad": {"chain": "sin {f} >> mul 0.2", "params": {"f": {"kind": "exp", "low": 100, "high": 400}},
-                    "reference": {"f": 200}},
-            "lead": {"chain": chain, "params": {"d": {"kind": "choose", "choices": choices}},
-                     "reference": {"d": choices[0]}},
-        },
-    })
+    return scenario_from_dict(
+        {
+            "timing": {"steps": STEPS, "step_beats": 0.25},
+            "tracks": {
+                "pad": {
+                    "chain": "sin {f} >> mul 0.2",
+                    "params": {"f": {"kind": "exp", "low": 100, "high": 400}},
+                    "reference": {"f": 200},
+                },
+                "lead": {
+                    "chain": chain,
+                    "params": {"d": {"kind": "choose", "choices": choices}},
+                    "reference": {"d": choices[0]},
+                },
+            },
+        }
+    )
 
 
 def _acts(u_lead):
@@ -75,7 +91,9 @@ def test_fault_truncates_cleanly_and_reset_works(kind):
     assert isinstance(err.__cause__, FAULTS[kind][2])
     with pytest.raises(RuntimeError, match="reset"):
         env.step(_acts(0.5))
-    assert _clean_episode(env) == before  # the next episode is bit-identical to one before the fault
+    assert (
+        _clean_episode(env) == before
+    )  # the next episode is bit-identical to one before the fault
 
 
 @pytest.mark.parametrize("kind", sorted(FAULTS))
@@ -103,13 +121,20 @@ def test_aec_fault_truncates_and_reset_works():
         seen = None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            for agent in env.agent_iter():
+            for _agent in env.agent_iter():
                 _, r, term, trunc, info = env.last()
                 assert np.isfinite(r)
                 if "engine_error" in info:
                     seen = info
-                act = None if term or trunc else (np.array([RARE], np.float32) if episode == 0
-                                                  else np.array([0.5], np.float32))
+                act = (
+                    None
+                    if term or trunc
+                    else (
+                        np.array([RARE], np.float32)
+                        if episode == 0
+                        else np.array([0.5], np.float32)
+                    )
+                )
                 env.step(act)
         assert (seen is not None) == (episode == 0)
         if seen:

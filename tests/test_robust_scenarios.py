@@ -41,14 +41,20 @@ def _load_or_scenario_error(tmp_path, text):
     # a file that loads must also play: one step at mid-range, no trap, no NaN
     env = raveforce_mae.parallel_env(sc)
     env.reset(seed=0)
-    _, rew, _, _, infos = env.step({a: np.zeros(env.action_space(a).shape, np.float32) for a in env.agents})
+    _, rew, _, _, infos = env.step(
+        {a: np.zeros(env.action_space(a).shape, np.float32) for a in env.agents}
+    )
     assert all(math.isfinite(r) for r in rew.values())
     assert not any("engine_error" in i for i in infos.values())
     return sc
 
 
-FUZZ = settings(max_examples=25, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 
 @FUZZ
@@ -60,10 +66,30 @@ def test_truncated_files(tmp_path, src, cut):
 _VALUES = st.one_of(
     st.integers(-(2**63), 2**63 - 1).map(str),
     st.just("1" + "0" * 400),  # beyond float range
-    st.floats(allow_nan=True, allow_infinity=True).map(lambda f: repr(f).replace("inf", "inf").replace("nan", "nan")),
+    st.floats(allow_nan=True, allow_infinity=True).map(
+        lambda f: repr(f).replace("inf", "inf").replace("nan", "nan")
+    ),
     st.text(max_size=12).map(lambda s: '"' + s.replace("\\", "").replace('"', "") + '"'),
-    st.sampled_from(['"pan 0.5"', '"reverb 0.5 0.5"', "true", "[]", "{}", "[1, \"a\"]", '"~nope"',
-                     '"sin 440 >> lpf"', '"{}"', '"{nope}"', '"é"', '"E99"', "-1", "0", "1e308", "inf"]),
+    st.sampled_from(
+        [
+            '"pan 0.5"',
+            '"reverb 0.5 0.5"',
+            "true",
+            "[]",
+            "{}",
+            '[1, "a"]',
+            '"~nope"',
+            '"sin 440 >> lpf"',
+            '"{}"',
+            '"{nope}"',
+            '"é"',
+            '"E99"',
+            "-1",
+            "0",
+            "1e308",
+            "inf",
+        ]
+    ),
 )
 
 
@@ -119,31 +145,64 @@ CASES = [
     ("bare-word-ref", mini("sin abc >> mul {x}"), ["tracks.lead.chain", "reference"]),
     ("missing-sample", mini("seq 60 >> sp \\\\nosuch >> mul {x}"), ["tracks.lead.chain"]),
     ("trap-pan", mini("sin 440 >> pan {x}"), ["tracks.lead.chain", "panicked"]),
-    ("reverb-not-in-grammar", mini("sin 440 >> reverb {x} 0.5"), ["tracks.lead.chain", "parse error"]),
+    (
+        "reverb-not-in-grammar",
+        mini("sin 440 >> reverb {x} 0.5"),
+        ["tracks.lead.chain", "parse error"],
+    ),
     ("trap-expr", mini("sin 440 >> expr {x}"), ["tracks.lead.chain"]),
-    ("trap-delayms-huge", mini("sin 440 >> delayms 100000000 >> mul {x}"), ["tracks.lead.chain", "panicked"]),
-    ("trap-at-high-value", mini("sin 440 >> delayms {x}").replace("high = 1", "high = 100000000"),
-     ["panicked", "delayms 50000000"]),
+    (
+        "trap-delayms-huge",
+        mini("sin 440 >> delayms 100000000 >> mul {x}"),
+        ["tracks.lead.chain", "panicked"],
+    ),
+    (
+        "trap-at-high-value",
+        mini("sin 440 >> delayms {x}").replace("high = 1", "high = 100000000"),
+        ["panicked", "delayms 50000000"],
+    ),
     ("nan-node", mini("sin 440 >> lpf 100 0 >> mul {x}"), ["tracks.lead.chain", "NaN"]),
-    ("nan-onepole-negative", mini("noise 3 >> onepole -1 >> mul {x}"), ["tracks.lead.chain", "NaN"]),
+    (
+        "nan-onepole-negative",
+        mini("noise 3 >> onepole -1 >> mul {x}"),
+        ["tracks.lead.chain", "NaN"],
+    ),
     ("nul-in-chain", mini("sin 440\\u0000 >> mul {x}"), ["tracks.lead.chain"]),
     ("unicode-in-chain", mini("sin 440 >> mul {x} >> lpf ♫ 1.0"), ["tracks.lead.chain"]),
-    ("unicode-track-name", mini("sin 440 >> mul {x}").replace("tracks.lead", 'tracks."bäss"'),
-     ["lowercase track name"]),
-    ("unicode-bare-key", mini("sin 440 >> mul {x}").replace("tracks.lead", "tracks.bäss"), ["not valid TOML"]),
+    (
+        "unicode-track-name",
+        mini("sin 440 >> mul {x}").replace("tracks.lead", 'tracks."bäss"'),
+        ["lowercase track name"],
+    ),
+    (
+        "unicode-bare-key",
+        mini("sin 440 >> mul {x}").replace("tracks.lead", "tracks.bäss"),
+        ["not valid TOML"],
+    ),
     ("unicode-ref-name", mini("sin 440 >> mul {x}") + 'refs."é" = "sin 1"\n', ["tracks.lead"]),
     ("unbalanced-brace", mini("sin {x >> mul 1"), ["tracks.lead.chain", "unmatched"]),
     ("hole-without-param", mini("sin {y} >> mul {x}"), ["tracks.lead.params.y"]),
     ("param-without-hole", mini("sin 440"), ["tracks.lead.params.x"]),
-    ("wrong-type-steps", mini("sin 440 >> mul {x}").replace("steps = 2", 'steps = "2"'), ["timing.steps"]),
+    (
+        "wrong-type-steps",
+        mini("sin 440 >> mul {x}").replace("steps = 2", 'steps = "2"'),
+        ["timing.steps"],
+    ),
     ("huge-int-seed", "seed = " + "9" * 400 + "\n" + mini("sin 440 >> mul {x}"), ["seed"]),
-    ("episode-too-long", mini("sin 440 >> mul {x}").replace("steps = 2", "steps = 1000000\nstep_beats = 4"),
-     ["timing", "at most 600 s"]),
+    (
+        "episode-too-long",
+        mini("sin 440 >> mul {x}").replace("steps = 2", "steps = 1000000\nstep_beats = 4"),
+        ["timing", "at most 600 s"],
+    ),
     ("no-tracks", "[timing]\nsteps = 2\n", ["tracks"]),
     ("not-toml", "[[[", ["not valid TOML"]),
     ("empty-file", "", ["tracks"]),
-    ("rel-cycle", mini("sin {x} >> mul {a} >> mul {b}") + 'params.a = { kind = "rel", expr = "b" }\n'
-     'params.b = { kind = "rel", expr = "a" }\n', ["cycle"]),
+    (
+        "rel-cycle",
+        mini("sin {x} >> mul {a} >> mul {b}") + 'params.a = { kind = "rel", expr = "b" }\n'
+        'params.b = { kind = "rel", expr = "a" }\n',
+        ["cycle"],
+    ),
 ]
 
 
@@ -158,8 +217,11 @@ def test_named_bad_files_are_refused_clearly(tmp_path, text, words):
 
 
 def test_unicode_names_and_descriptions_that_are_legal_load(tmp_path):
-    text = 'name = "bässline ♫"\ndescription = "ünïcödé"\n' + mini("sin 440 >> mul {x} // bäss ♫").replace(
-        "params.x", 'params."höhe"').replace("{x}", "{höhe}").replace("reference.x", 'reference."höhe"')
+    text = 'name = "bässline ♫"\ndescription = "ünïcödé"\n' + mini(
+        "sin 440 >> mul {x} // bäss ♫"
+    ).replace("params.x", 'params."höhe"').replace("{x}", "{höhe}").replace(
+        "reference.x", 'reference."höhe"'
+    )
     sc = _load_or_scenario_error(tmp_path, text)
     assert sc is not None and sc.name == "bässline ♫"
 
@@ -225,7 +287,11 @@ def test_target_audio_formats_load(tmp_path, sr, channels, subtype, seconds):
     assert mix.shape == (sc.total_frames,) and mix.dtype == np.float32 and np.isfinite(mix).all()
     # the loaded target is the sine at the right pitch and a sane level (mono = channel mean)
     n = min(sc.total_frames, round(seconds * 44100))
-    ref = 0.5 * np.sin(2 * np.pi * 220 * np.arange(n) / 44100) * np.mean([1 - 0.1 * c for c in range(channels)])
+    ref = (
+        0.5
+        * np.sin(2 * np.pi * 220 * np.arange(n) / 44100)
+        * np.mean([1 - 0.1 * c for c in range(channels)])
+    )
     tol = 0.02 if subtype == "PCM_U8" else 0.01
     core = slice(200, max(n - 200, 201))  # resampler edges aside
     assert np.max(np.abs(mix[:n][core] - ref[core])) < tol
