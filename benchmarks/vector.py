@@ -58,12 +58,62 @@ def bench_vector(scenario: str, n: int, steps: int, actions: np.ndarray) -> tupl
     return n * steps / dt, startup
 
 
+def _python_loop(n: int) -> float:
+    t0 = time.perf_counter()
+    acc = 0
+    for i in range(n):
+        acc += i * i
+    return time.perf_counter() - t0
+
+
+def _engine_loop(n: int) -> float:
+    import glicol_wasm
+
+    code = (
+        "bass: saw 55 >> lpf 800 1.0 >> mul 0.3\nkick: sin 60 >> mul ~e\n~e: imp 2 >> envperc 0.001 0.2\n"
+        "hat: noise 42 >> hpf 8000 1.0 >> mul ~h\n~h: imp 8 >> envperc 0.001 0.05"
+    )
+    eng = glicol_wasm.Engine(44100)
+    eng.set_code(code)
+    eng.render(5512 * 10)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        eng.render(5512)
+    return time.perf_counter() - t0
+
+
+def machine_probe() -> None:
+    """How this machine scales two processes: pure Python versus the engine's DSP.
+
+    Each kind of work runs once alone, then twice at the same time in two processes.
+    On two real cores both should take about as long as alone (speed-up ~2x). Where
+    the two vCPUs share one physical core's floating-point units (SMT siblings, as a
+    hypervisor may hand out), interpreter-bound Python still scales but the engine's
+    float DSP does not, and no vector env can scale the environment beyond that.
+    """
+    import multiprocessing as mp
+
+    print("\nmachine probe: the same work alone, then in 2 processes at once")
+    print(f"| {'work':<30} | {'alone':>7} | {'2 at once':>9} | {'speed-up':>8} |")
+    print(f"|{'-' * 32}|{'-' * 9}|{'-' * 11}|{'-' * 10}|")
+    for label, fn, n in (
+        ("pure-Python loop", _python_loop, 4_000_000),
+        ("Glicol DSP (3-track patch)", _engine_loop, 300),
+    ):
+        with mp.get_context("spawn").Pool(2) as pool:
+            pool.map(fn, [n // 20, n // 20])  # warm-up (imports, engine compile cache)
+            alone = statistics.median(pool.apply(fn, (n,)) for _ in range(3))
+            both = statistics.median(max(pool.map(fn, [n, n])) for _ in range(3))
+        print(f"| {label:<30} | {alone:6.2f}s | {both:8.2f}s | {2 * alone / both:7.2f}x |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--scenario", default="ensemble")
     p.add_argument("--steps", type=int, default=400, help="vector steps per measurement")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--no-probe", action="store_true", help="skip the machine probe (Python vs DSP scaling)")
     args = p.parse_args()
 
     probe = raveforce_mae.gym_env(args.scenario)
@@ -93,6 +143,8 @@ def main() -> None:
     if 2 in rows and args.workers[0] == 1:
         s = rows[2][0] / rows[1][0]
         print(f"speed-up 1 -> 2 workers: {s:.2f}x (target >= 1.7x): {'OK' if s >= 1.7 else 'SHORT'}")
+    if not args.no_probe:
+        machine_probe()
 
 
 if __name__ == "__main__":

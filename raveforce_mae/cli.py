@@ -301,7 +301,10 @@ def _load_scenario(arg: str, **overrides: Any) -> Any:
 
 def _parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     """``KEY=VALUE`` pairs; values are read as TOML (numbers, booleans, strings, arrays)."""
-    import tomllib
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
 
     out: dict[str, Any] = {}
     for item in items:

@@ -19,7 +19,10 @@ import functools
 import math
 import os
 import re
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, as a package
+    import tomli as tomllib  # type: ignore[no-redef]
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
