@@ -183,8 +183,9 @@ def process_start(repeats: int) -> dict[bool, list[tuple[float, float, float]]]:
             env = {**os.environ, "PYTHONPATH": str(ROOT), "GLICOL_WASM": str(wasm), "GLICOL_WASM_CACHE": tmp}
             for _ in range(2):  # first: compiles and writes; second: loads the artefact
                 t = time.perf_counter()
-                p = subprocess.run([sys.executable, "-c", START_PROBE], env=env, capture_output=True,
-                                   text=True, check=True)
+                p = subprocess.run(
+                    [sys.executable, "-c", START_PROBE], env=env, capture_output=True, text=True, check=True
+                )
                 wall = time.perf_counter() - t
                 flag, _imp, load, first = p.stdout.split()
                 res[flag == "True"].append((float(load), float(first), wall))
@@ -215,12 +216,16 @@ def main() -> int:
     args = ap.parse_args()
     med = statistics.median
     c = compiled()
-    print(f"Python {platform.python_version()}, wasmtime {importlib.metadata.version('wasmtime')}, "
-          f"numpy {np.__version__}, {os.cpu_count()} CPUs, {platform.machine()}, "
-          f"load average {os.getloadavg()[0]:.2f}")
-    print(f"module: {'deserialized from cache' if c.from_cache else 'compiled'}; "
-          f"3-track patch, {SECONDS:g} s = {FRAMES} frames = {NBLOCKS} blocks at {SR} Hz; "
-          f"median of {args.repeats} interleaved rounds after 1 warm-up\n")
+    print(
+        f"Python {platform.python_version()}, wasmtime {importlib.metadata.version('wasmtime')}, "
+        f"numpy {np.__version__}, {os.cpu_count()} CPUs, {platform.machine()}, "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
+    print(
+        f"module: {'deserialized from cache' if c.from_cache else 'compiled'}; "
+        f"3-track patch, {SECONDS:g} s = {FRAMES} frames = {NBLOCKS} blocks at {SR} Hz; "
+        f"median of {args.repeats} interleaved rounds after 1 warm-up\n"
+    )
 
     ways = [
         ("(a)  Engine.render (loop in wasm)", way_a),
@@ -236,14 +241,20 @@ def main() -> int:
         assert np.array_equal(out, ref), f"{name}: audio differs from (a)"
         results[name] = (med(w for w, _ in times), med(cpu for _, cpu in times))
     ta = results[ways[0][0]][0]
-    print(f"{'method':42s} {'median':>9s} {'(cpu)':>9s} {'x real time':>11s} {'per block':>10s} {'vs (a)':>7s}")
+    print(
+        f"{'method':42s} {'median':>9s} {'(cpu)':>9s} {'x real time':>11s} {'per block':>10s} {'vs (a)':>7s}"
+    )
     for name, _ in ways:
         t, cpu = results[name]
-        print(f"{name:42s} {t * 1e3:6.1f} ms {cpu * 1e3:6.1f} ms {SECONDS / t:10.0f}x"
-              f" {t / NBLOCKS * 1e6:7.1f} us {t / ta:6.1f}x")
+        print(
+            f"{name:42s} {t * 1e3:6.1f} ms {cpu * 1e3:6.1f} ms {SECONDS / t:10.0f}x"
+            f" {t / NBLOCKS * 1e6:7.1f} us {t / ta:6.1f}x"
+        )
     tb, tc = results[ways[1][0]][0], results[ways[3][0]][0]
-    print(f"\n(b1)/(a) = {tb / ta:.1f}x (target >= 4), (c)/(a) = {tc / ta:.1f}x (target >= 12); "
-          "all outputs bit-identical to (a)")
+    print(
+        f"\n(b1)/(a) = {tb / ta:.1f}x (target >= 4), (c)/(a) = {tc / ta:.1f}x (target >= 12); "
+        "all outputs bit-identical to (a)"
+    )
 
     r = RawInstance(PATCH)
     amp, calls = r.exports["set_track_amp"], []
@@ -258,8 +269,10 @@ def main() -> int:
     starts = process_start(3)
     for flag, label in ((False, "compile + write cache (empty)"), (True, "deserialize cached artefact")):
         rows = starts[flag]
-        print(f"  {label:30s} {med(r[0] for r in rows) * 1e3:8.1f} ms / {med(r[1] for r in rows) * 1e3:6.1f} ms"
-              f" / {med(r[2] for r in rows) * 1e3:7.0f} ms")
+        print(
+            f"  {label:30s} {med(r[0] for r in rows) * 1e3:8.1f} ms / {med(r[1] for r in rows) * 1e3:6.1f} ms"
+            f" / {med(r[2] for r in rows) * 1e3:7.0f} ms"
+        )
 
     create = []
     gw.Engine()

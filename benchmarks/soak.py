@@ -104,14 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--steps", type=int, default=100_000, help="parallel steps in total")
     ap.add_argument("--scenario", default="ensemble")
-    ap.add_argument(
-        "--sample-every", type=int, default=None, help="steps between samples (default steps/20)"
-    )
+    ap.add_argument("--sample-every", type=int, default=None, help="steps between samples (default steps/20)")
     ap.add_argument("--max-rss-growth-mib", type=float, default=48.0)
     ap.add_argument("--max-wasm-mib", type=float, default=8.0)
-    ap.add_argument(
-        "--json", type=Path, default=None, help="also write the samples and verdict here"
-    )
+    ap.add_argument("--json", type=Path, default=None, help="also write the samples and verdict here")
     args = ap.parse_args(argv)
 
     env = raveforce_mae.parallel_env(args.scenario)
@@ -136,9 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{'step':>8} {'episodes':>8} {'elapsed s':>9} {'steps/s':>8} {'RSS MiB':>8} {'peak MiB':>8} "
         f"{'wasm MiB':>9} {'py objects':>10}"
     )
-    print(
-        f"soak: scenario {args.scenario!r}, {total} steps, {n_ep} steps per episode, probes at {probe_at}"
-    )
+    print(f"soak: scenario {args.scenario!r}, {total} steps, {n_ep} steps per episode, probes at {probe_at}")
     print(header)
     print("-" * len(header))
 
@@ -164,9 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         if max(w, default=0) > args.max_wasm_mib * MIB:
-            failures.append(
-                f"an engine's linear memory is {max(w) / MIB:.2f} MiB > {args.max_wasm_mib} MiB"
-            )
+            failures.append(f"an engine's linear memory is {max(w) / MIB:.2f} MiB > {args.max_wasm_mib} MiB")
 
     while step < total or probe_at:
         if probe_at and (step >= probe_at[0] or step >= total):
@@ -206,9 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     first = probes[0] if probes else None
     probe_rows = []
     for at, r, ho, hm in probes:
-        same = (
-            first is not None and np.array_equal(r, first[1]) and ho == first[2] and hm == first[3]
-        )
+        same = first is not None and np.array_equal(r, first[1]) and ho == first[2] and hm == first[3]
         diff = float(np.max(np.abs(r - first[1]))) if first is not None else 0.0
         probe_rows.append(
             {
@@ -220,18 +210,15 @@ def main(argv: list[str] | None = None) -> int:
         )
         if not same:
             failures.append(
-                f"probe at step {at} differs from the probe at step {first[0]} "
-                f"(max reward diff {diff:g})"
+                f"probe at step {at} differs from the probe at step {first[0]} (max reward diff {diff:g})"
             )
     end_rss = samples[-1]["rss_mib"] * MIB
     growth = (end_rss - warm_rss) / MIB if warm_rss is not None else float("nan")
     if warm_rss is not None and growth > args.max_rss_growth_mib:
-        failures.append(
-            f"RSS grew by {growth:.1f} MiB after warm-up (> {args.max_rss_growth_mib} MiB)"
-        )
+        failures.append(f"RSS grew by {growth:.1f} MiB after warm-up (> {args.max_rss_growth_mib} MiB)")
 
     print()
-    print("probe episodes (seed %d):" % PROBE_SEED)
+    print(f"probe episodes (seed {PROBE_SEED}):")
     print(f"{'at step':>8} {'identical':>9} {'max |dr|':>9} {'sum of rewards':>16}")
     for p in probe_rows:
         print(

@@ -27,14 +27,18 @@ def main() -> None:
     args = p.parse_args()
     limit_blas_threads(1)
     names = args.scenarios or raveforce_mae.list_scenarios()
-    print("| scenario | agents | steps | random | search | reference | search gap closed | "
-          "search budget | search time |")
+    print(
+        "| scenario | agents | steps | random | search | reference | search gap closed | "
+        "search budget | search time |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for name in names:
         env = raveforce_mae.parallel_env(name)
         sc = env.scenario
-        rnd = [baselines.play_episode(env, baselines.random_policy(env, seed=s), seed=s)
-               for s in range(args.random_seeds)]
+        rnd = [
+            baselines.play_episode(env, baselines.random_policy(env, seed=s), seed=s)
+            for s in range(args.random_seeds)
+        ]
         r_mean = float(np.mean([r.mean_reward for r in rnd]))
         r_ret = float(np.mean([r.mean_return for r in rnd]))
         budget = None if args.budget == "auto" else int(args.budget)
@@ -46,9 +50,12 @@ def main() -> None:
             gap = f"{(srch.mean_reward - r_mean) / (ref.mean_reward - r_mean):.0%}"
         else:
             ref_s, gap = "n/a", "n/a"
-        print(f"| {name} | {len(env.possible_agents)} | {sc.n_steps} | {r_mean:.3f} ({r_ret:.2f}) | "
-              f"{srch.mean_reward:.3f} ({srch.mean_return:.2f}) | {ref_s} | {gap} | "
-              f"{budget or baselines.auto_budget(sc)} | {pol.result.seconds:.1f} s |", flush=True)
+        print(
+            f"| {name} | {len(env.possible_agents)} | {sc.n_steps} | {r_mean:.3f} ({r_ret:.2f}) | "
+            f"{srch.mean_reward:.3f} ({srch.mean_return:.2f}) | {ref_s} | {gap} | "
+            f"{budget or baselines.auto_budget(sc)} | {pol.result.seconds:.1f} s |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

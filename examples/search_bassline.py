@@ -50,13 +50,22 @@ def main() -> None:
         pol = baselines.search_policy(env, budget=budget, seed=seed)
         res = baselines.play_episode(env, pol, seed=0)
         got = [v["bass"] for v in res.values]
-        hits = [abs(hz_to_midi(g["note"]) - hz_to_midi(r["note"])) < 0.5 for g, r in zip(got, ref, strict=True)]
+        hits = [
+            abs(hz_to_midi(g["note"]) - hz_to_midi(r["note"])) < 0.5 for g, r in zip(got, ref, strict=True)
+        ]
         cut = np.median([abs(g["cutoff"] - r["cutoff"]) / r["cutoff"] for g, r in zip(got, ref, strict=True)])
         counts.append(sum(hits))
-        print(f"seed {seed}:   " + " ".join(name(g["note"]) if h else name(g["note"]).lower() + "!"
-                                           for g, h in zip(got, hits, strict=True)))
-        print(f"          {sum(hits)}/16 notes, median cutoff error {100 * cut:.1f}%, mean reward "
-              f"{res.mean_reward:.4f}, {pol.result.seconds:.1f} s")
+        print(
+            f"seed {seed}:   "
+            + " ".join(
+                name(g["note"]) if h else name(g["note"]).lower() + "!"
+                for g, h in zip(got, hits, strict=True)
+            )
+        )
+        print(
+            f"          {sum(hits)}/16 notes, median cutoff error {100 * cut:.1f}%, mean reward "
+            f"{res.mean_reward:.4f}, {pol.result.seconds:.1f} s"
+        )
     print(f"\nnotes recovered: {counts} (min {min(counts)}/16)")
 
 

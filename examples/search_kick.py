@@ -39,11 +39,24 @@ def random_search(iterations: int, seed: int) -> dict[str, np.ndarray]:
         u = rng.uniform(-1.0, 1.0, len(track.free))
         audio = renderer.render([], 0, {track.agent: u})[0]
         v = track.values(u)
-        rows.append((v["attack"], v["freq"], default.score(audio, pd), mse.score(audio, pm),
-                     float(np.sqrt(np.mean(audio.astype(np.float64) ** 2)))))
+        rows.append(
+            (
+                v["attack"],
+                v["freq"],
+                default.score(audio, pd),
+                mse.score(audio, pm),
+                float(np.sqrt(np.mean(audio.astype(np.float64) ** 2))),
+            )
+        )
     a = np.array(rows)
-    return {"attack": a[:, 0], "freq": a[:, 1], "default": a[:, 2], "mse": a[:, 3], "rms": a[:, 4],
-            "target_rms": float(np.sqrt(np.mean(target.astype(np.float64) ** 2)))}
+    return {
+        "attack": a[:, 0],
+        "freq": a[:, 1],
+        "default": a[:, 2],
+        "mse": a[:, 3],
+        "rms": a[:, 4],
+        "target_rms": float(np.sqrt(np.mean(target.astype(np.float64) ** 2))),
+    }
 
 
 def describe(res: dict[str, np.ndarray], key: str, frac: float = 0.05) -> dict[str, float]:
@@ -76,23 +89,33 @@ def main() -> None:
         "freq < 120 Hz": float(np.mean(res["freq"] < 120)),
         "median RMS / target RMS": float(np.median(res["rms"]) / res["target_rms"]),
     }
-    cols = {"all kicks": allr, "best 5% by default": describe(res, "default"), "best 5% by mse": describe(res, "mse")}
+    cols = {
+        "all kicks": allr,
+        "best 5% by default": describe(res, "default"),
+        "best 5% by mse": describe(res, "mse"),
+    }
     print("| | " + " | ".join(cols) + " |")
     print("|---|" + "---|" * len(cols))
     for k in allr:
         print(f"| {k} | " + " | ".join(f"{c[k]:.3g}" for c in cols.values()) + " |")
     for key in ("default", "mse"):
         i = int(np.argmax(res[key]))
-        print(f"\nbest single kick by {key}: attack {1e3 * res['attack'][i]:.2f} ms, freq {res['freq'][i]:.1f} Hz")
+        print(
+            f"\nbest single kick by {key}: attack {1e3 * res['attack'][i]:.2f} ms, freq {res['freq'][i]:.1f} Hz"
+        )
 
     sc0 = raveforce_mae.load_scenario("kick")
     ref = sc0.reference[0]["kick"]
-    print(f"\n## 2. CMA-ES, budget {args.budget}, {args.seeds} seeds; reference: attack "
-          f"{1e3 * ref['attack']:.2f} ms, freq {ref['freq']:.2f} Hz\n")
+    print(
+        f"\n## 2. CMA-ES, budget {args.budget}, {args.seeds} seeds; reference: attack "
+        f"{1e3 * ref['attack']:.2f} ms, freq {ref['freq']:.2f} Hz\n"
+    )
     default_eval = make_criterion(sc0.criteria["kick"], sc0.sample_rate)
     target = sc0.targets.stems["kick"]
-    print("| criterion | seed | attack (ms) | attack error | freq (Hz) | freq error | "
-          "default-criterion reward | seconds |")
+    print(
+        "| criterion | seed | attack (ms) | attack error | freq (Hz) | freq error | "
+        "default-criterion reward | seconds |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     summary = {}
     for crit in ("default", "mse"):
@@ -107,16 +130,20 @@ def main() -> None:
             audio = renderer.render([], 0, {"kick_0": r.actions[0]["kick_0"]})[0]
             rd = default_eval(audio, target)
             errs.append((ea, ef, rd))
-            print(f"| {crit} | {seed} | {1e3 * v['attack']:.3f} | {100 * ea:.1f}% | {v['freq']:.2f} | "
-                  f"{100 * ef:.2f}% | {rd:.4f} | {r.seconds:.1f} |")
+            print(
+                f"| {crit} | {seed} | {1e3 * v['attack']:.3f} | {100 * ea:.1f}% | {v['freq']:.2f} | "
+                f"{100 * ef:.2f}% | {rd:.4f} | {r.seconds:.1f} |"
+            )
         e = np.array(errs)
         summary[crit] = e
     print()
     for crit, e in summary.items():
         ok = np.mean((e[:, 0] <= 0.10) & (e[:, 1] <= 0.03))
-        print(f"{crit}: median attack error {100 * np.median(e[:, 0]):.1f}%, median freq error "
-              f"{100 * np.median(e[:, 1]):.2f}%, within 10%/3%: {100 * ok:.0f}% of seeds, "
-              f"mean default-criterion reward {e[:, 2].mean():.4f}")
+        print(
+            f"{crit}: median attack error {100 * np.median(e[:, 0]):.1f}%, median freq error "
+            f"{100 * np.median(e[:, 1]):.2f}%, within 10%/3%: {100 * ok:.0f}% of seeds, "
+            f"mean default-criterion reward {e[:, 2].mean():.4f}"
+        )
 
 
 if __name__ == "__main__":

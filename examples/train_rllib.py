@@ -166,10 +166,20 @@ def main() -> None:
             )
             per_agent = result.get("env_runners", {}).get("agent_episode_returns_mean", {})
             elapsed = time.perf_counter() - t0
-            curve.append({"iteration": it + 1, "env_steps": steps, "seconds": elapsed, "mean_return": ret,
-                          "per_agent": {k: float(v) for k, v in per_agent.items()}})
+            curve.append(
+                {
+                    "iteration": it + 1,
+                    "env_steps": steps,
+                    "seconds": elapsed,
+                    "mean_return": ret,
+                    "per_agent": {k: float(v) for k, v in per_agent.items()},
+                }
+            )
             agents = " ".join(f"{k}={float(v):.3f}" for k, v in sorted(per_agent.items()))
-            print(f"iter {it + 1:3d}  env steps {steps}  {elapsed:7.1f}s  mean return {ret}  {agents}", flush=True)
+            print(
+                f"iter {it + 1:3d}  env steps {steps}  {elapsed:7.1f}s  mean return {ret}  {agents}",
+                flush=True,
+            )
             if args.time_budget is not None and elapsed > args.time_budget:
                 break
         if args.checkpoint:

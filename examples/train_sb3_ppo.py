@@ -36,8 +36,12 @@ def baselines_table(scenario: str, n_random: int, search_budget: int, env_kwargs
     env = raveforce_mae.parallel_env(scenario, **env_kwargs)
     out = {
         "random": float(
-            np.mean([baselines.play_episode(env, baselines.random_policy(env, seed=s), seed=s).mean_return
-                     for s in range(n_random)])
+            np.mean(
+                [
+                    baselines.play_episode(env, baselines.random_policy(env, seed=s), seed=s).mean_return
+                    for s in range(n_random)
+                ]
+            )
         )
     }
     if search_budget > 0:
@@ -161,7 +165,9 @@ def main() -> None:
     print("summary:", json.dumps({k: v for k, v in summary.items() if k != "args"}), flush=True)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"summary": summary, "curve": curve}, indent=1), encoding="utf-8")
+        Path(args.json).write_text(
+            json.dumps({"summary": summary, "curve": curve}, indent=1), encoding="utf-8"
+        )
     plot(curve, base, args.png, args.scenario, train_seconds)
 
 
@@ -175,15 +181,21 @@ def plot(curve: list[dict], base: dict[str, float], path: str, scenario: str, se
     x = [r["timesteps"] for r in curve]
     tr = [(r["timesteps"], r["train_return"]) for r in curve if r["train_return"] is not None]
     if tr:
-        ax.plot(*zip(*tr), color="tab:blue", alpha=0.5, label="PPO, training episodes (stochastic)")
-    ax.plot(x, [r["eval_return"] for r in curve], color="tab:blue", lw=2, label="PPO, deterministic evaluation")
+        ax.plot(
+            *zip(*tr, strict=False), color="tab:blue", alpha=0.5, label="PPO, training episodes (stochastic)"
+        )
+    ax.plot(
+        x, [r["eval_return"] for r in curve], color="tab:blue", lw=2, label="PPO, deterministic evaluation"
+    )
     styles = {"reference": ("black", "-"), "search": ("tab:green", "--"), "random": ("tab:red", ":")}
     for k, (c, ls) in styles.items():
         if k in base:
             ax.axhline(base[k], color=c, ls=ls, label=f"{k} ({base[k]:.2f})")
     ax.set_xlabel("agent steps (3 agents per env step)")
     ax.set_ylabel("episode return per agent")
-    ax.set_title(f"{scenario}: parameter-sharing PPO (SB3 + SuperSuit), {seconds / 60:.0f} min on 2 CPU cores")
+    ax.set_title(
+        f"{scenario}: parameter-sharing PPO (SB3 + SuperSuit), {seconds / 60:.0f} min on 2 CPU cores"
+    )
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()

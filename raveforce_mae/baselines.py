@@ -176,8 +176,7 @@ def reference_policy(env: Any) -> Policy:
             "from a patch); use 'search' as the strongest baseline instead"
         )
     actions = [
-        {a: np.asarray(u, np.float32) for a, u in sc.reference_actions(k).items()}
-        for k in range(sc.n_steps)
+        {a: np.asarray(u, np.float32) for a, u in sc.reference_actions(k).items()} for k in range(sc.n_steps)
     ]
     return ActionSequencePolicy(env, actions, "reference")
 
@@ -263,7 +262,9 @@ class _Group:
             target = scenario.targets.stems[scenario.tracks[row].name]
             spec = scenario.criteria[scenario.tracks[row].name]
         self.criterion = make_criterion(spec, scenario.sample_rate)
-        self.prepared = [self.criterion.prepare(np.asarray(target[a:b], np.float32)) for a, b in scenario.bounds]
+        self.prepared = [
+            self.criterion.prepare(np.asarray(target[a:b], np.float32)) for a, b in scenario.bounds
+        ]
         self.renderer = _Renderer(scenario, track_idx)
 
     def split(self, x: np.ndarray) -> dict[str, np.ndarray]:
@@ -327,7 +328,9 @@ class _Renderer:
             last[j] = code
         return eng.render(self.frames[k])[0]
 
-    def _replay(self, prefix: list[dict[str, np.ndarray]], step: int, cand: dict[str, np.ndarray]) -> np.ndarray:
+    def _replay(
+        self, prefix: list[dict[str, np.ndarray]], step: int, cand: dict[str, np.ndarray]
+    ) -> np.ndarray:
         out = np.empty((len(self.tracks) + 1, self.frames[step]), np.float32)
         last: list[str | None] = [None] * len(self.tracks)
         for j, eng in enumerate(self.engines):
@@ -368,7 +371,9 @@ class _Renderer:
         self._snaps = [eng.snapshot() for eng in self.engines]
         self._prefix = [dict(p) for p in prefix]
 
-    def render(self, prefix: list[dict[str, np.ndarray]], step: int, cand: dict[str, np.ndarray]) -> np.ndarray:
+    def render(
+        self, prefix: list[dict[str, np.ndarray]], step: int, cand: dict[str, np.ndarray]
+    ) -> np.ndarray:
         """Stems of the group's tracks then their sum, for ``step`` after ``prefix``.
 
         Returns:
@@ -409,7 +414,8 @@ class _Renderer:
         if len(self._prefix) != step:
             return False
         return all(
-            all(np.array_equal(self._prefix[k][a], prefix[k][a]) for a in self._prefix[k]) for k in range(step)
+            all(np.array_equal(self._prefix[k][a], prefix[k][a]) for a in self._prefix[k])
+            for k in range(step)
         )
 
 
@@ -647,7 +653,9 @@ def search(
     sc = scenario
     n = len(sc.tracks)
     with _single_threaded_blas():
-        if sc.targets.per_track_available and all(sc.targets.stems.get(t.name) is not None for t in sc.tracks):
+        if sc.targets.per_track_available and all(
+            sc.targets.stems.get(t.name) is not None for t in sc.tracks
+        ):
             groups = [_Group(sc, [i], i) for i in range(n)]
         else:
             groups = [_Group(sc, list(range(n)), n)]
@@ -678,9 +686,11 @@ def search(
 
 
 def _single_threaded_blas() -> Any:
-    """Limit BLAS to one thread: the search's matrices are small, and a BLAS thread pool
-    on a busy machine made a reward evaluation 10-30x slower (measured: 32 ms vs 1 ms
-    for ``pitch``)."""
+    """Limit BLAS to one thread for the search.
+
+    The search's matrices are small, and a BLAS thread pool on a busy machine made a
+    reward evaluation 10-30x slower (measured: 32 ms vs 1 ms for ``pitch``).
+    """
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - threadpoolctl comes with librosa's scikit-learn
@@ -844,7 +854,9 @@ def make_policy(
         return reference_policy(env)
     if os.path.exists(kind) or os.path.exists(kind + ".zip"):
         return load_policy(kind, env)
-    raise ValueError(f"unknown policy {kind!r}: expected one of {list(POLICY_KINDS)} or a path to a saved model")
+    raise ValueError(
+        f"unknown policy {kind!r}: expected one of {list(POLICY_KINDS)} or a path to a saved model"
+    )
 
 
 # ------------------------------------------------------------------------------------
@@ -912,7 +924,9 @@ def play_episode(env: Any, policy: Policy, seed: int | None = None) -> EpisodeRe
         rewards.append([rew.get(a, np.nan) for a in agents])
         first = infos[agents[0]]
         shared.append(first["reward_shared"])
-        track.append([np.nan if infos[a].get("reward_track") is None else infos[a]["reward_track"] for a in agents])
+        track.append(
+            [np.nan if infos[a].get("reward_track") is None else infos[a]["reward_track"] for a in agents]
+        )
         values.append({t.name: dict(infos[t.agent]["values"]) for t in env.scenario.tracks})
         step += 1
     return EpisodeResult(

@@ -114,9 +114,7 @@ def _warn(message: str) -> None:
 class CliError(click.ClickException):
     """A failure reported as ``error: message`` (plus an optional hint) with an exit code."""
 
-    def __init__(
-        self, message: str, *, hint: str | None = None, exit_code: int = EXIT_FAILURE
-    ) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, exit_code: int = EXIT_FAILURE) -> None:
         super().__init__(message)
         self.hint = hint
         self.exit_code = exit_code
@@ -167,16 +165,13 @@ def _seconds(s: float) -> str:
     return f"{m}:{s:02d} min" if m < 60 else f"{m // 60}:{m % 60:02d}:{s:02d} h"
 
 
-def _table(
-    header: Sequence[str], rows: Iterable[Sequence[str]], align: str | None = None
-) -> list[str]:
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]], align: str | None = None) -> list[str]:
     """Plain text table lines; ``align`` has one of ``l``/``r`` per column."""
     rows = [list(map(str, r)) for r in rows]
     n = len(header)
     align = align or "l" * n
     widths = [
-        max([click.unstyle(header[i]).__len__()] + [len(click.unstyle(r[i])) for r in rows])
-        for i in range(n)
+        max([click.unstyle(header[i]).__len__()] + [len(click.unstyle(r[i])) for r in rows]) for i in range(n)
     ]
 
     def cell(text: str, i: int) -> str:
@@ -227,9 +222,7 @@ class _Progress:
         # A fixed width (not one that follows the text on its right) keeps the bar still.
         width = max(10, min(30, cols - len(click.unstyle(self.label)) - 56))
         fill = int(round(done * width))
-        bar = click.style(self._sym["full"] * fill, fg="green") + _dim(
-            self._sym["empty"] * (width - fill)
-        )
+        bar = click.style(self._sym["full"] * fill, fg="green") + _dim(self._sym["empty"] * (width - fill))
         line = f"{self.label} {bar}{right}"
         click.echo("\r\x1b[2K" + line[: cols + 40], err=True, nl=False)
         self._drawn = True
@@ -311,9 +304,7 @@ def _parse_overrides(items: Sequence[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            _usage_error(
-                f"--set expects KEY=VALUE, got {item!r}", hint="e.g. --set shared_weight=0.5"
-            )
+            _usage_error(f"--set expects KEY=VALUE, got {item!r}", hint="e.g. --set shared_weight=0.5")
         try:
             out[key] = tomllib.loads(f"v = {value.strip()}")["v"]
         except tomllib.TOMLDecodeError:
@@ -338,9 +329,7 @@ def _check_writable_dir(path: Path, what: str = "output folder") -> None:
         raise CliError(f"the {what} {str(path)!r} is a file, not a folder")
     base = _nearest_existing(path)
     if not base.is_dir():
-        raise CliError(
-            f"cannot create the {what} {str(path)!r}: {str(base)!r} is a file, not a folder"
-        )
+        raise CliError(f"cannot create the {what} {str(path)!r}: {str(base)!r} is a file, not a folder")
     try:
         fd, probe = tempfile.mkstemp(prefix=".raveforce-write-test-", dir=base)
         os.close(fd)
@@ -413,21 +402,15 @@ def _translate(e: Exception) -> click.ClickException:
     from .errors import RaveforceError, ScenarioError
 
     if isinstance(e, glicol_wasm.EngineIntegrityError):
-        return CliError(
-            str(e), hint="run `python -m glicol_wasm fetch --force`, then `raveforce-mae check`"
-        )
+        return CliError(str(e), hint="run `python -m glicol_wasm fetch --force`, then `raveforce-mae check`")
     if isinstance(e, glicol_wasm.EngineUnavailableError):
-        return CliError(
-            str(e), hint="run `python -m glicol_wasm fetch`, then `raveforce-mae check`"
-        )
+        return CliError(str(e), hint="run `python -m glicol_wasm fetch`, then `raveforce-mae check`")
     if isinstance(e, ScenarioError):
         return CliError(str(e), exit_code=EXIT_USAGE)
     if isinstance(e, (RaveforceError, glicol_wasm.GlicolError)):
         return CliError(str(e))
     if isinstance(e, ImportError):
-        return CliError(
-            str(e), hint="pip install 'raveforce-mae[rl]' installs the optional dependencies"
-        )
+        return CliError(str(e), hint="pip install 'raveforce-mae[rl]' installs the optional dependencies")
     if isinstance(e, OSError) and e.filename:
         return CliError(f"{e.strerror or e}: {e.filename}")
     return CliError(
@@ -558,9 +541,7 @@ def scenarios_cmd(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
-    lines = _table(
-        ["scenario", "tracks", "steps", "duration", "criterion", "description"], rows, "lllrll"
-    )
+    lines = _table(["scenario", "tracks", "steps", "duration", "criterion", "description"], rows, "lllrll")
     cols = shutil.get_terminal_size((100, 20)).columns if sys.stderr.isatty() else 0
     for line in lines:
         if cols and len(click.unstyle(line)) > cols:  # trim the description to the terminal
@@ -590,11 +571,7 @@ def _param_row(p: Any) -> list[str]:
     kind = str(p.kind)
     unit = str(getattr(p, "unit", "") or "")
     if kind == "choose":
-        rng = (
-            "{"
-            + ", ".join(f"{c:g}" if isinstance(c, (int, float)) else str(c) for c in p.choices)
-            + "}"
-        )
+        rng = "{" + ", ".join(f"{c:g}" if isinstance(c, (int, float)) else str(c) for c in p.choices) + "}"
     elif kind == "rel":
         expr = p.expr if isinstance(p.expr, str) else getattr(p.expr, "__name__", "function")
         rng = f"= {expr}"
@@ -613,9 +590,7 @@ def _code(line: str) -> str:
     """A line of Glicol with its holes ``{name}`` highlighted."""
     parts = re.split(r"(\{[^{}]*\})", line)
     return "".join(
-        click.style(p, fg="yellow", bold=True)
-        if p.startswith("{")
-        else click.style(p, fg="magenta")
+        click.style(p, fg="yellow", bold=True) if p.startswith("{") else click.style(p, fg="magenta")
         for p in parts
         if p
     )
@@ -632,9 +607,7 @@ def _audio_stats(y: np.ndarray | None, sample_rate: int) -> str:
 
 @main.command("describe")
 @click.argument("name", metavar="NAME")
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print the description as JSON on stdout instead."
-)
+@click.option("--json", "as_json", is_flag=True, help="Print the description as JSON on stdout instead.")
 def describe_cmd(name: str, as_json: bool) -> None:
     """Show one scenario in full: chains, parameters with their ranges, and targets.
 
@@ -697,10 +670,7 @@ def describe_cmd(name: str, as_json: bool) -> None:
     )
     say(_bold("rewards"))
     w = info["shared_weight"] if info["per_track_targets"] else 1.0
-    say(
-        f"  reward = {w:g} x shared (mix vs target mix)"
-        f" + {1 - w:g} x per-track (stem vs target stem)"
-    )
+    say(f"  reward = {w:g} x shared (mix vs target mix) + {1 - w:g} x per-track (stem vs target stem)")
     say(f"  criteria: {_criteria_text(sc)}")
     say(f"  observation: {sc.observation}")
     shared = dict(getattr(sc, "shared_refs", {}) or {})
@@ -708,12 +678,7 @@ def describe_cmd(name: str, as_json: bool) -> None:
         say(_bold("shared chains") + _dim("  (used by the tracks; not set by any agent)"))
         for ref, chain in shared.items():
             say("    " + _code(f"~{ref}: {chain}"))
-    say(
-        _dim(
-            "  {name} in a chain: a number an agent sets each step, one derived from those, "
-            "or a constant"
-        )
-    )
+    say(_dim("  {name} in a chain: a number an agent sets each step, one derived from those, or a constant"))
     for tr in tracks:
         say()
         say(
@@ -736,11 +701,7 @@ def describe_cmd(name: str, as_json: bool) -> None:
         code = " ".join([tr["template"], *dict(getattr(t, "refs", {}) or {}).values()])
         pnames = {p.name for p in t.params}
         consts = dict(getattr(sc, "constants", {}) or {})
-        used = [
-            h
-            for h in dict.fromkeys(re.findall(r"\{(\w+)\}", code))
-            if h not in pnames and h in consts
-        ]
+        used = [h for h in dict.fromkeys(re.findall(r"\{(\w+)\}", code)) if h not in pnames and h in consts]
         if used:
             say("  " + _dim("constants: " + ", ".join(f"{h} = {consts[h]:.6g}" for h in used)))
     say()
@@ -750,11 +711,7 @@ def describe_cmd(name: str, as_json: bool) -> None:
         y = stems.get(t.name)
         say(
             f"  {t.name}: "
-            + (
-                _audio_stats(y, sc.sample_rate)
-                if y is not None
-                else "no stem (the target is the mix only)"
-            )
+            + (_audio_stats(y, sc.sample_rate) if y is not None else "no stem (the target is the mix only)")
         )
     ref = "yes: `--agent reference` plays it" if sc.reference is not None else "no"
     say(f"  reference performance: {ref}")
@@ -789,8 +746,7 @@ def _check_agent_arg(agent: str) -> str:
             hint=hint,
         )
     _usage_error(
-        f"unknown agent {agent!r}: expected {', '.join(AGENT_KINDS)} or the path of a saved "
-        "policy (.zip)",
+        f"unknown agent {agent!r}: expected {', '.join(AGENT_KINDS)} or the path of a saved policy (.zip)",
         hint=hint if close else None,
     )
 
@@ -801,9 +757,7 @@ def _previous_run(out: Path) -> list[Path]:
         return []
     found = []
     for p in sorted(out.iterdir()):
-        if (
-            p.is_dir() and (_EPISODE_DIR.match(p.name) or p.name == "targets")
-        ) or p.name == "summary.json":
+        if (p.is_dir() and (_EPISODE_DIR.match(p.name) or p.name == "targets")) or p.name == "summary.json":
             found.append(p)
     return found
 
@@ -947,9 +901,7 @@ class _EpisodeWriter:
         track_of = {t.agent: t.name for t in sc.tracks}
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(
-            ["episode", "step", "time_s", "agent", "track", "reward", "shared", "track_reward"]
-        )
+        w.writerow(["episode", "step", "time_s", "agent", "track", "reward", "shared", "track_reward"])
         starts = [a for a, _ in sc.bounds]
         for k in range(result.rewards.shape[0]):
             t0 = (starts[k % len(starts)] + (k // len(starts)) * sc.total_frames) / sc.sample_rate
@@ -1115,9 +1067,7 @@ def run_cmd(
         shown = ", ".join(p.name for p in previous[:4]) + (", ..." if len(previous) > 4 else "")
         if sys.stdin.isatty() and sys.stderr.isatty():
             if not click.confirm(f"{out} holds a previous run ({shown}). Replace it?", err=True):
-                raise CliError(
-                    "nothing done; choose another folder with --out", exit_code=EXIT_FAILURE
-                )
+                raise CliError("nothing done; choose another folder with --out", exit_code=EXIT_FAILURE)
         else:
             raise CliError(
                 f"the output folder {str(out)!r} holds a previous run ({shown})",
@@ -1157,9 +1107,7 @@ def run_cmd(
 
     def make(ep_seed: int) -> Any:
         try:
-            return baselines.make_policy(
-                agent, env, seed=ep_seed, budget=budget, progress=on_search
-            )
+            return baselines.make_policy(agent, env, seed=ep_seed, budget=budget, progress=on_search)
         except FileNotFoundError as e:
             _usage_error(f"--agent: {e}")
         except ValueError as e:
@@ -1319,9 +1267,7 @@ def _header(text: str) -> dict[str, float]:
     default=None,
     help="Tempo of a plain patch.  [default: the @render header, else 120]",
 )
-@click.option(
-    "--seed", type=int, default=None, help="Seed of `choose` in a plain patch.  [default: 42]"
-)
+@click.option("--seed", type=int, default=None, help="Seed of `choose` in a plain patch.  [default: 42]")
 @click.option(
     "--stereo",
     is_flag=True,
@@ -1410,16 +1356,12 @@ def render_cmd(
     peak = float(np.max(np.abs(data))) if data.size else 0.0
     say(
         f"wrote {_bold(str(out))}: {kind}, {data.shape[-1] / sr:.3f} s at {sr} Hz, "
-        f"{'stereo' if stereo else 'mono'}, peak {_dbfs(peak)} "
-        + _dim(f"(rendered in {took:.2f} s)")
+        f"{'stereo' if stereo else 'mono'}, peak {_dbfs(peak)} " + _dim(f"(rendered in {took:.2f} s)")
     )
     if peak == 0.0:
         _warn("the render is silent")
     elif peak > 1.0:
-        _warn(
-            "it peaks above 0 dBFS: the float WAV keeps every sample, but fixed-point "
-            "playback will clip"
-        )
+        _warn("it peaks above 0 dBFS: the float WAV keeps every sample, but fixed-point playback will clip")
 
 
 # ---------------------------------------------------------------------------------------
@@ -1498,11 +1440,7 @@ def bench_cmd(
         if unknown:
             missing = ", ".join(repr(u) for u in unknown)
             known = [b for b in BENCHMARKS if b not in names]
-            why = (
-                f" ({', '.join(known)} not written yet)"
-                if any(u in BENCHMARKS for u in unknown)
-                else ""
-            )
+            why = f" ({', '.join(known)} not written yet)" if any(u in BENCHMARKS for u in unknown) else ""
             _usage_error(
                 f"--only {missing}: no such benchmark in {folder}{why}",
                 hint=f"available: {', '.join(names)}",
@@ -1592,9 +1530,7 @@ def _pkg_version(mod: str) -> str | None:
 
 
 @main.command("check")
-@click.option(
-    "--fetch", is_flag=True, help="If the engine is missing, fetch it now (needs npm and network)."
-)
+@click.option("--fetch", is_flag=True, help="If the engine is missing, fetch it now (needs npm and network).")
 def check_cmd(fetch: bool) -> None:
     """Check the installation: engine fetched and verified, a patch renders, scenarios load.
 
@@ -1731,17 +1667,11 @@ def check_cmd(fetch: bool) -> None:
             env.step({a: env.action_space(a).sample() for a in env.agents})
             mix = env.audio()["mix"]
             if not np.abs(mix).max() > 0:
-                c.fail(
-                    "environment", f"{name}: one step rendered silence", "report it: this is a bug"
-                )
+                c.fail("environment", f"{name}: one step rendered silence", "report it: this is a bug")
             else:
-                c.ok(
-                    "environment", f"{name}: reset and one step in {time.perf_counter() - t0:.2f} s"
-                )
+                c.ok("environment", f"{name}: reset and one step in {time.perf_counter() - t0:.2f} s")
         except Exception as e:  # noqa: BLE001 - reported
-            c.fail(
-                "environment", f"{name}: {type(e).__name__}: {e}", "run with --debug and report it"
-            )
+            c.fail("environment", f"{name}: {type(e).__name__}: {e}", "run with --debug and report it")
 
     try:
         import matplotlib
@@ -1767,16 +1697,11 @@ def check_cmd(fetch: bool) -> None:
     say()
     if c.failed:
         say(
-            click.style(
-                f"{c.failed} problem{'s' if c.failed > 1 else ''} found", fg="red", bold=True
-            )
+            click.style(f"{c.failed} problem{'s' if c.failed > 1 else ''} found", fg="red", bold=True)
             + ": see the fix lines above"
         )
         raise click.exceptions.Exit(EXIT_FAILURE)
-    say(
-        click.style("all good", fg="green", bold=True)
-        + ": try `raveforce-mae run ensemble --agent search`"
-    )
+    say(click.style("all good", fg="green", bold=True) + ": try `raveforce-mae run ensemble --agent search`")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -183,7 +183,7 @@ class RenderSession:
 
     def code(self, values: Mapping[str, Mapping[str, float]]) -> dict[str, str]:
         """Each track's standalone code for ``values`` (what the engines are given)."""
-        return {name: f(values[name]) for name, f in zip(self._names, self._formatters)}
+        return {name: f(values[name]) for name, f in zip(self._names, self._formatters, strict=False)}
 
 
 def render_values(

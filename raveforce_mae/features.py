@@ -201,9 +201,7 @@ def mel_filterbank(
 
 
 @functools.lru_cache(maxsize=16)
-def semitone_filterbank(
-    sample_rate: int, n_fft: int, midi_lo: int = 24, midi_hi: int = 108
-) -> np.ndarray:
+def semitone_filterbank(sample_rate: int, n_fft: int, midi_lo: int = 24, midi_hi: int = 108) -> np.ndarray:
     """Triangular filterbank with one band per equal-tempered semitone.
 
     A constant-Q-like front end built on the STFT: FFT bin ``k`` (frequency
@@ -286,9 +284,7 @@ def mel_bank(sample_rate: int, n_fft: int, n_mels: int) -> Filterbank:
 
 
 @functools.lru_cache(maxsize=16)
-def semitone_bank(
-    sample_rate: int, n_fft: int, midi_lo: int = 24, midi_hi: int = 108
-) -> Filterbank:
+def semitone_bank(sample_rate: int, n_fft: int, midi_lo: int = 24, midi_hi: int = 108) -> Filterbank:
     """Cached :class:`Filterbank` of :func:`semitone_filterbank`."""
     return Filterbank(semitone_filterbank(sample_rate, n_fft, midi_lo, midi_hi))
 
@@ -362,9 +358,7 @@ class Analysis:
         mix_is_sum: whether the last row is the sum of the others; ``None`` checks.
     """
 
-    def __init__(
-        self, audio: np.ndarray, sample_rate: int, *, mix_is_sum: bool | None = None
-    ) -> None:
+    def __init__(self, audio: np.ndarray, sample_rate: int, *, mix_is_sum: bool | None = None) -> None:
         self.audio = audio
         self.sample_rate = int(sample_rate)
         self.rows, self.n = audio.shape
@@ -476,9 +470,7 @@ class Analysis:
         key = ("mel", n_fft, hop, n_mels)
         out = self._cache.get(key)
         if out is None:
-            self._cache[key] = out = mel_bank(self.sample_rate, n_fft, n_mels)(
-                self.power(n_fft, hop)
-            )
+            self._cache[key] = out = mel_bank(self.sample_rate, n_fft, n_mels)(self.power(n_fft, hop))
         return out
 
     def envelope(self, win: int, hop: int) -> np.ndarray:
@@ -618,9 +610,7 @@ def log_mel_summary(
 # --------------------------------------------------------------------------------------
 
 
-def _complete_targets(
-    targets: Any, n_rows: int | None = None
-) -> tuple[list[np.ndarray | None], int]:
+def _complete_targets(targets: Any, n_rows: int | None = None) -> tuple[list[np.ndarray | None], int]:
     """Validate a stems-then-mix target list; fill a missing mix with the stem sum.
 
     Returns:
@@ -759,9 +749,7 @@ class StepObserver:
             feats[s] = self._features(Analysis(tgt[:, a:b], self.sample_rate))
         self._target_feats = feats
         self._silence = self._features(
-            Analysis(
-                np.zeros((1, self.bounds[0][1] - self.bounds[0][0]), np.float32), self.sample_rate
-            )
+            Analysis(np.zeros((1, self.bounds[0][1] - self.bounds[0][0]), np.float32), self.sample_rate)
         )[0]
 
     # ---------------------------------------------------------------------------------
@@ -838,9 +826,7 @@ class StepObserver:
         if an is None:
             audio = valid_audio(audio, "audio", ndim=2)
             if audio.shape != expect:
-                raise ValueError(
-                    f"audio must have shape {expect} for step {step}, got {audio.shape}"
-                )
+                raise ValueError(f"audio must have shape {expect} for step {step}, got {audio.shape}")
             if self.kind == "waveform":
                 self._buffer[a:b] = audio[-1]
                 return np.repeat(self._buffer[None], self.n_tracks, axis=0)

@@ -188,9 +188,7 @@ def compile_expr(
             if name in _FUNCS:
                 raise ValueError(f"in {text!r}: {name} is a function; call it as {name}(...)")
             if allowed is not None and name not in allowed:
-                raise ValueError(
-                    f"in {text!r}: unknown name {name!r}; expected one of {sorted(allowed)}"
-                )
+                raise ValueError(f"in {text!r}: unknown name {name!r}; expected one of {sorted(allowed)}")
             if name not in used:
                 used.append(name)
             return lambda env: env[name]
@@ -300,16 +298,24 @@ class Param:
             try:
                 ch = tuple(float(c) for c in self.choices)
             except (TypeError, ValueError):
-                raise ScenarioError(f"{where}: choices must be a list of numbers, got {self.choices!r}") from None
+                raise ScenarioError(
+                    f"{where}: choices must be a list of numbers, got {self.choices!r}"
+                ) from None
             if not ch or not all(math.isfinite(c) for c in ch):
-                raise ScenarioError(f"{where}: choices must be a non-empty list of finite numbers, got {self.choices!r}")
+                raise ScenarioError(
+                    f"{where}: choices must be a non-empty list of finite numbers, got {self.choices!r}"
+                )
             set_(self, "choices", ch)
         elif self.choices:
             raise ScenarioError(f"{where}: only 'choose' parameters take choices")
         if self.kind in ("lin", "exp", "note", "int") or (self.kind == "rel" and self.low is not None):
             for k in ("low", "high"):
                 v = getattr(self, k)
-                if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v):
+                if (
+                    isinstance(v, bool)
+                    or not isinstance(v, (int, float, np.integer, np.floating))
+                    or not math.isfinite(v)
+                ):
                     raise ScenarioError(f"{where}: {k} must be a finite number, got {v!r}")
                 set_(self, k, float(v))
             assert self.low is not None and self.high is not None

@@ -78,9 +78,7 @@ def track_colours(names: Sequence[str]) -> dict[str, str]:
 
 
 @functools.lru_cache(maxsize=8)
-def _band_basis(
-    sample_rate: int, n_fft: int, n_bands: int, fmin: float
-) -> tuple[np.ndarray, np.ndarray]:
+def _band_basis(sample_rate: int, n_fft: int, n_bands: int, fmin: float) -> tuple[np.ndarray, np.ndarray]:
     """Triangular bands evenly spaced in log frequency (peak 1), and their edges in Hz.
 
     Log-spaced bands keep a bass line's notes as far apart as a melody's (a mel scale
@@ -133,9 +131,7 @@ def _freq_axis(ax: Any, edges: np.ndarray) -> None:
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
     ax.set_ylim(float(np.log2(edges[0])), float(np.log2(edges[-1])))
-    hz = [
-        t for t in (50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000) if edges[0] <= t <= edges[-1]
-    ]
+    hz = [t for t in (50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000) if edges[0] <= t <= edges[-1]]
     ax.yaxis.set_major_locator(FixedLocator([float(np.log2(t)) for t in hz]))
     ax.yaxis.set_minor_locator(NullLocator())
 
@@ -251,9 +247,7 @@ def spectrogram_figure(
                 spine.set_edgecolor(colours[name])
                 spine.set_linewidth(1.8 if name != "mix" else 1.0)
             if c == 0:
-                ax.set_ylabel(
-                    f"{name}\nfrequency (Hz)", color=colours[name], fontsize=9, fontweight="bold"
-                )
+                ax.set_ylabel(f"{name}\nfrequency (Hz)", color=colours[name], fontsize=9, fontweight="bold")
             if r == rows - 1:
                 ax.set_xlabel("time (s)")
             if r == 0:

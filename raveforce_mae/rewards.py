@@ -83,9 +83,7 @@ def _check_pair(audio: Any, target: Any) -> tuple[np.ndarray, np.ndarray]:
     x = valid_audio(audio, "audio")
     t = valid_audio(target, "target")
     if x.shape != t.shape:
-        raise ValueError(
-            f"audio and target must have the same length, got {x.shape[0]} and {t.shape[0]}"
-        )
+        raise ValueError(f"audio and target must have the same length, got {x.shape[0]} and {t.shape[0]}")
     return x, t
 
 
@@ -168,9 +166,7 @@ class Criterion:
         n, ft = prepared
         x = valid_audio(audio, "audio")
         if x.shape[0] != n:
-            raise ValueError(
-                f"audio and target must have the same length, got {x.shape[0]} and {n}"
-            )
+            raise ValueError(f"audio and target must have the same length, got {x.shape[0]} and {n}")
         fx = self.features(Analysis(x[None], self.sample_rate))
         return float(self.rewards(fx, ft)[0])
 
@@ -274,9 +270,7 @@ class MultiResolutionSTFT(Criterion):
 
     def features(self, analysis: Analysis) -> Any:
         """Features of every row of ``analysis`` (see the class docstring)."""
-        return tuple(
-            analysis.magnitude(n, max(1, round(n * self.hop_ratio))) for n in self.fft_sizes
-        )
+        return tuple(analysis.magnitude(n, max(1, round(n * self.hop_ratio))) for n in self.fft_sizes)
 
     def prepare(self, target: np.ndarray) -> Any:
         """Cache the target-side features of one segment (see :meth:`Criterion.prepare`)."""
@@ -623,9 +617,7 @@ class CombinedCriterion(Criterion):
         total = 0.0
         for (w, c), (n, ft) in zip(self.terms, prepared, strict=True):
             if x.shape[0] != n:
-                raise ValueError(
-                    f"audio and target must have the same length, got {x.shape[0]} and {n}"
-                )
+                raise ValueError(f"audio and target must have the same length, got {x.shape[0]} and {n}")
             total += w * float(c.rewards(c.features(an), ft)[0])
         return total / sum(w for w, _ in self.terms)
 
@@ -713,9 +705,7 @@ def make_criterion(spec: Any, sample_rate: int) -> Criterion:
             else:
                 terms.append((float(value), _lookup(str(name), sample_rate)))
     else:
-        raise ValueError(
-            f"criterion spec must be a name, a 'w*name+...' string or a mapping, got {spec!r}"
-        )
+        raise ValueError(f"criterion spec must be a name, a 'w*name+...' string or a mapping, got {spec!r}")
     if not terms:
         raise ValueError(f"criterion spec {spec!r} names no criterion")
     if len(terms) == 1 and terms[0][0] > 0 and math.isfinite(terms[0][0]):

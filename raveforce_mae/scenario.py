@@ -19,6 +19,7 @@ import functools
 import math
 import os
 import re
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10: the same parser, as a package
@@ -136,8 +137,11 @@ class _Ctx:
         unknown = [k for k in data if k not in allowed]
         if unknown:
             sub = f"{key}.{unknown[0]}" if key else unknown[0]
-            raise self.error(sub, f"a known key (unknown key {unknown[0]!r}); valid keys: {', '.join(allowed)}",
-                             track=track)
+            raise self.error(
+                sub,
+                f"a known key (unknown key {unknown[0]!r}); valid keys: {', '.join(allowed)}",
+                track=track,
+            )
         return dict(data)
 
 
@@ -152,8 +156,17 @@ def _is_number(v: Any) -> bool:
     return not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating))
 
 
-def _number(ctx: _Ctx, v: Any, key: str, track: str | None = None, *, lo: float | None = None,
-            hi: float | None = None, integer: bool = False, what: str = "a number") -> float:
+def _number(
+    ctx: _Ctx,
+    v: Any,
+    key: str,
+    track: str | None = None,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    integer: bool = False,
+    what: str = "a number",
+) -> float:
     try:
         ok = _is_number(v) and math.isfinite(float(v)) and (not integer or float(v).is_integer())
     except OverflowError:  # an integer beyond the float range (TOML integers are unbounded here)
@@ -281,7 +294,7 @@ class Track:
                 f"{len(free)} (one value in [-1, 1] for each of {list(self._free_names)}), got {_show(action)}"
             )
         out: dict[str, float] = {}
-        for (name, fn), u in zip(self._maps, a):  # type: ignore[attr-defined]
+        for (name, fn), u in zip(self._maps, a, strict=False):  # type: ignore[attr-defined]
             if not (-math.inf < u < math.inf):
                 raise ParameterError(
                     f"agent {self.agent!r} (track {self.name!r}): parameter {name!r} got a "
@@ -448,7 +461,9 @@ class Scenario:
         for t in self.tracks:
             if name in (t.name, t.agent):
                 return t
-        raise KeyError(f"scenario {self.name!r} has no track {name!r}; tracks: {[t.name for t in self.tracks]}")
+        raise KeyError(
+            f"scenario {self.name!r} has no track {name!r}; tracks: {[t.name for t in self.tracks]}"
+        )
 
     # -- patches -------------------------------------------------------------------------------
 
@@ -572,7 +587,9 @@ def scenario_path(name: str) -> Path:
     """
     p = _builtin_dir() / f"{name}.toml"
     if not NAME.fullmatch(name or "") or not p.is_file():
-        raise ScenarioError(f"no built-in scenario {name!r}; built-in scenarios: {', '.join(list_scenarios())}")
+        raise ScenarioError(
+            f"no built-in scenario {name!r}; built-in scenarios: {', '.join(list_scenarios())}"
+        )
     return p
 
 
@@ -585,8 +602,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as e:
         raise ScenarioError(f"{path}: not valid TOML: {e}") from None
     except UnicodeDecodeError as e:  # tomllib decodes UTF-8 itself and lets this through
-        raise ScenarioError(f"{path}: not valid TOML: the file is not UTF-8 text ({e.reason} at byte "
-                            f"{e.start})") from None
+        raise ScenarioError(
+            f"{path}: not valid TOML: the file is not UTF-8 text ({e.reason} at byte {e.start})"
+        ) from None
 
 
 def load_scenario(name_or_path: str | os.PathLike[str] | Scenario, **overrides: Any) -> Scenario:
@@ -684,11 +702,15 @@ def _apply_overrides(source: Mapping[str, Any], overrides: Mapping[str, Any], pa
             reward["mix_criterion"] = v
             tracks = data.get("tracks")
             if isinstance(tracks, Mapping):
-                data["tracks"] = {n: {kk: vv for kk, vv in t.items() if kk != "criterion"}
-                                  if isinstance(t, Mapping) else t for n, t in tracks.items()}
+                data["tracks"] = {
+                    n: {kk: vv for kk, vv in t.items() if kk != "criterion"} if isinstance(t, Mapping) else t
+                    for n, t in tracks.items()
+                }
         elif k == "criteria":
             if not isinstance(v, Mapping):
-                raise ScenarioError(f"override 'criteria' must be a dict of track name -> criterion, got {v!r}")
+                raise ScenarioError(
+                    f"override 'criteria' must be a dict of track name -> criterion, got {v!r}"
+                )
             tracks = dict(data.get("tracks") or {})
             for name, spec in v.items():
                 if name == "mix":
@@ -728,39 +750,78 @@ def _build(data: dict[str, Any], path: Path | None, *, strict_patterns: bool) ->
 
     # timing
     timing = ctx.table(data.get("timing"), "timing", _TIMING_KEYS)
-    sr = int(_number(ctx, timing.get("sample_rate", 44100), "timing.sample_rate", lo=8000, hi=192000,
-                     integer=True, what="an integer sample rate in Hz within 8000..192000"))
+    sr = int(
+        _number(
+            ctx,
+            timing.get("sample_rate", 44100),
+            "timing.sample_rate",
+            lo=8000,
+            hi=192000,
+            integer=True,
+            what="an integer sample rate in Hz within 8000..192000",
+        )
+    )
     bpm = _number(ctx, timing.get("bpm", 120), "timing.bpm", lo=1, hi=999, what="a tempo within 1..999 bpm")
-    steps = int(_number(ctx, timing.get("steps", 16), "timing.steps", lo=1, hi=1_000_000, integer=True,
-                        what="a positive integer number of steps"))
+    steps = int(
+        _number(
+            ctx,
+            timing.get("steps", 16),
+            "timing.steps",
+            lo=1,
+            hi=1_000_000,
+            integer=True,
+            what="a positive integer number of steps",
+        )
+    )
     if "step_beats" in timing and "step_seconds" in timing:
         raise ctx.error("timing.step_seconds", "either step_beats or step_seconds, not both")
     step_beats: float | None
     if "step_seconds" in timing:
-        step_seconds = _number(ctx, timing["step_seconds"], "timing.step_seconds", lo=1e-9,
-                               what="a positive number of seconds")
+        step_seconds = _number(
+            ctx, timing["step_seconds"], "timing.step_seconds", lo=1e-9, what="a positive number of seconds"
+        )
         step_beats = None
     else:
-        step_beats = _number(ctx, timing.get("step_beats", 0.25), "timing.step_beats", lo=1e-9,
-                             what="a positive number of beats")
+        step_beats = _number(
+            ctx,
+            timing.get("step_beats", 0.25),
+            "timing.step_beats",
+            lo=1e-9,
+            what="a positive number of beats",
+        )
         step_seconds = step_beats * 60.0 / bpm
     if steps * step_seconds > MAX_EPISODE_SECONDS:
-        raise ctx.error("timing", f"an episode of at most {MAX_EPISODE_SECONDS:g} s (steps x step length)",
-                        f"{steps} steps of {step_seconds:g} s = {steps * step_seconds:g} s")
+        raise ctx.error(
+            "timing",
+            f"an episode of at most {MAX_EPISODE_SECONDS:g} s (steps x step length)",
+            f"{steps} steps of {step_seconds:g} s = {steps * step_seconds:g} s",
+        )
     bounds = tuple((round(i * step_seconds * sr), round((i + 1) * step_seconds * sr)) for i in range(steps))
     if any(b <= a for a, b in bounds):
         raise ctx.error("timing", "steps of at least one frame", f"{step_seconds:g} s at {sr} Hz")
     total = bounds[-1][1]
     end = timing.get("end", "truncate")
     if end not in ("truncate", "terminate"):
-        raise ctx.error("timing.end", '"truncate" (the performance is cut off; the default) or "terminate" '
-                        "(the task is complete after its steps)", repr(end))
+        raise ctx.error(
+            "timing.end",
+            '"truncate" (the performance is cut off; the default) or "terminate" '
+            "(the task is complete after its steps)",
+            repr(end),
+        )
 
     # constants
-    constants = _constants(ctx, data.get("constants"), {
-        "sample_rate": float(sr), "bpm": bpm, "steps": float(steps), "step_seconds": step_seconds,
-        "beat": 60.0 / bpm, "bar": 240.0 / bpm,
-    })
+    constants = _constants(
+        ctx,
+        data.get("constants"),
+        {
+            "sample_rate": float(sr),
+            "bpm": bpm,
+            "steps": float(steps),
+            "step_seconds": step_seconds,
+            "beat": 60.0 / bpm,
+            "bar": 240.0 / bpm,
+        },
+    )
 
     # shared refs
     shared_raw = ctx.table(data.get("shared"), "shared", list(data.get("shared") or {}))
@@ -774,14 +835,21 @@ def _build(data: dict[str, Any], path: Path | None, *, strict_patterns: bool) ->
         t = _parse(ctx, body, key)
         for h in t.holes:
             if h not in constants:
-                raise ctx.error(key, "holes that name constants only: a shared ref belongs to no agent, "
-                                f"so it cannot hold a parameter (hole {{{h}}})", body)
+                raise ctx.error(
+                    key,
+                    "holes that name constants only: a shared ref belongs to no agent, "
+                    f"so it cannot hold a parameter (hole {{{h}}})",
+                    body,
+                )
         shared_t[rname] = t.map_holes(lambda n, k: format_number(constants[n]))
     for rname, t in shared_t.items():
         for r in t.refs:
             if r not in shared_t:
-                raise ctx.error(f"shared.{rname}", f"refs to other shared refs only ({sorted(shared_t)}); "
-                                f"~{r} is not one", shared_raw[rname])
+                raise ctx.error(
+                    f"shared.{rname}",
+                    f"refs to other shared refs only ({sorted(shared_t)}); ~{r} is not one",
+                    shared_raw[rname],
+                )
     shared_lines = tuple(CodeLine("~" + n, t, f"shared.{n}") for n, t in shared_t.items())
 
     # samples
@@ -790,10 +858,20 @@ def _build(data: dict[str, Any], path: Path | None, *, strict_patterns: bool) ->
     # reward and observation
     reward = ctx.table(data.get("reward"), "reward", _REWARD_KEYS)
     default_crit = _criterion(ctx, reward.get("criterion", DEFAULT_CRITERION), "reward.criterion", sr)
-    mix_crit = _criterion(ctx, reward.get("mix_criterion", reward.get("criterion", DEFAULT_CRITERION)),
-                          "reward.mix_criterion", sr)
-    shared_weight = _number(ctx, reward.get("shared_weight", DEFAULT_SHARED_WEIGHT), "reward.shared_weight",
-                            lo=0.0, hi=1.0, what="a weight within 0..1")
+    mix_crit = _criterion(
+        ctx,
+        reward.get("mix_criterion", reward.get("criterion", DEFAULT_CRITERION)),
+        "reward.mix_criterion",
+        sr,
+    )
+    shared_weight = _number(
+        ctx,
+        reward.get("shared_weight", DEFAULT_SHARED_WEIGHT),
+        "reward.shared_weight",
+        lo=0.0,
+        hi=1.0,
+        what="a weight within 0..1",
+    )
     obs = ctx.table(data.get("observation"), "observation", _OBS_KEYS)
     observation = obs.get("kind", "default")
     if observation not in OBSERVATION_KINDS:
@@ -813,43 +891,71 @@ def _build(data: dict[str, Any], path: Path | None, *, strict_patterns: bool) ->
     names_used = {ln.lhs for t in tracks for ln in t._own}
     clash = names_used & {"~" + n for n in shared_t}
     if clash:
-        raise ctx.error("shared", f"shared ref names that no track's namespaced refs use; {sorted(clash)[0]} "
-                        "is both")
+        raise ctx.error(
+            "shared", f"shared ref names that no track's namespaced refs use; {sorted(clash)[0]} is both"
+        )
 
     criteria = _FrozenDict({t.name: t.criterion for t in tracks} | {"mix": mix_crit})
 
     sc = Scenario(
-        name=name, description=description.strip(), path=path, sample_rate=sr, bpm=bpm, n_steps=steps,
-        step_seconds=step_seconds, step_beats=step_beats, bounds=bounds, total_frames=total,
-        end=end, tracks=tuple(tracks), agents=tuple(t.agent for t in tracks),
+        name=name,
+        description=description.strip(),
+        path=path,
+        sample_rate=sr,
+        bpm=bpm,
+        n_steps=steps,
+        step_seconds=step_seconds,
+        step_beats=step_beats,
+        bounds=bounds,
+        total_frames=total,
+        end=end,
+        tracks=tuple(tracks),
+        agents=tuple(t.agent for t in tracks),
         shared_refs=_FrozenDict({n: str(t) for n, t in shared_t.items()}),
-        constants=_FrozenDict(constants), targets=None,  # type: ignore[arg-type]
-        reference=None, criteria=criteria, shared_weight=shared_weight, observation=observation,
-        seed=seed, samples=_FrozenDict(samples), _source=source, _shared_lines=shared_lines,
+        constants=_FrozenDict(constants),
+        targets=None,  # type: ignore[arg-type]
+        reference=None,
+        criteria=criteria,
+        shared_weight=shared_weight,
+        observation=observation,
+        seed=seed,
+        samples=_FrozenDict(samples),
+        _source=source,
+        _shared_lines=shared_lines,
     )
     _probe(ctx, sc)
 
     # targets
-    targets_raw = ctx.table(data.get("targets"), "targets",
-                            list(_TARGET_KEYS_FIXED) + [t.name for t in tracks])
+    targets_raw = ctx.table(
+        data.get("targets"), "targets", list(_TARGET_KEYS_FIXED) + [t.name for t in tracks]
+    )
     per_track = targets_raw.pop("per_track", True)
     if not isinstance(per_track, bool):
         raise ctx.error("targets.per_track", "true or false", per_track)
     have_ref = [t.name for t in tracks if raw_refs[t.name] is not None]
     if targets_raw:
         if have_ref:
-            raise ctx.error(f"tracks.{have_ref[0]}.reference", "either reference performances or target "
-                            "audio files ([targets]), not both", track=have_ref[0])
+            raise ctx.error(
+                f"tracks.{have_ref[0]}.reference",
+                "either reference performances or target audio files ([targets]), not both",
+                track=have_ref[0],
+            )
         targets = _audio_targets(ctx, sc, targets_raw, base_dir, per_track)
         reference = ref_actions = None
     else:
         if not have_ref:
-            raise ctx.error("targets", "a target: a [tracks.<name>.reference] for every track, or audio "
-                            "files under [targets] (mix = \"mix.wav\", <track> = \"<track>.wav\")")
+            raise ctx.error(
+                "targets",
+                "a target: a [tracks.<name>.reference] for every track, or audio "
+                'files under [targets] (mix = "mix.wav", <track> = "<track>.wav")',
+            )
         missing = [t.name for t in tracks if raw_refs[t.name] is None]
         if missing:
-            raise ctx.error(f"tracks.{missing[0]}.reference", "a reference performance for every track when "
-                            f"any track has one ({', '.join(have_ref)} do)", track=missing[0])
+            raise ctx.error(
+                f"tracks.{missing[0]}.reference",
+                f"a reference performance for every track when any track has one ({', '.join(have_ref)} do)",
+                track=missing[0],
+            )
         reference, ref_actions = _reference(ctx, sc, raw_refs, strict_patterns)
         targets = _render_targets(ctx, sc, reference, per_track)
     object.__setattr__(sc, "targets", targets)
@@ -916,7 +1022,9 @@ def _samples(ctx: _Ctx, raw: Any, base: Path) -> dict[str, tuple[np.ndarray, int
     for name, v in table.items():
         key = f"samples.{name}"
         if not NAME.fullmatch(name):
-            raise ctx.error(key, "a sample name of lowercase letters, digits and _ (played as sp \\name)", name)
+            raise ctx.error(
+                key, "a sample name of lowercase letters, digits and _ (played as sp \\name)", name
+            )
         if isinstance(v, tuple) and len(v) == 2:
             audio, rate = np.asarray(v[0], np.float32), int(v[1])
         elif isinstance(v, str):
@@ -975,7 +1083,7 @@ def _param(ctx: _Ctx, pname: str, raw: Any, key: str, track: str, constants: Map
     if isinstance(raw, Param):
         return raw
     if isinstance(raw, str) and raw in ("lin", "exp", "note", "int", "choose", "rel"):
-        raise ctx.error(key, f"a table such as {{ kind = \"{raw}\", low = ..., high = ... }}", raw, track)
+        raise ctx.error(key, f'a table such as {{ kind = "{raw}", low = ..., high = ... }}', raw, track)
     spec = ctx.table(raw, key, _PARAM_KEYS, track)
     kind = spec.get("kind")
     if kind not in KINDS:
@@ -997,8 +1105,9 @@ def _param(ctx: _Ctx, pname: str, raw: Any, key: str, track: str, constants: Map
                 fn, _ = compile_expr(v, list(constants))
                 v = fn(constants)
             except (ValueError, ParameterError) as e:
-                raise ctx.error(f"{key}.{b}", f"a number or an expression over constants ({e})", spec[b],
-                                track) from None
+                raise ctx.error(
+                    f"{key}.{b}", f"a number or an expression over constants ({e})", spec[b], track
+                ) from None
         elif not _is_number(v):
             raise ctx.error(f"{key}.{b}", "a number", v, track)
         args[b] = v
@@ -1017,7 +1126,7 @@ def _param(ctx: _Ctx, pname: str, raw: Any, key: str, track: str, constants: Map
     if "expr" in spec:
         args["expr"] = spec["expr"]
     elif kind == "rel":
-        raise ctx.error(f"{key}.expr", "an expression such as \"dur - 0.0001 - attack\"", track=track)
+        raise ctx.error(f"{key}.expr", 'an expression such as "dur - 0.0001 - attack"', track=track)
     if "depends" in spec:
         d = spec["depends"]
         if isinstance(d, str):
@@ -1035,26 +1144,42 @@ def _param(ctx: _Ctx, pname: str, raw: Any, key: str, track: str, constants: Map
         raise ctx.error(key, msg, track=track) from None
 
 
-def _track(ctx: _Ctx, tname: Any, traw: Any, constants: Mapping[str, float], shared_t: Mapping[str, Template],
-           shared_lines: tuple[CodeLine, ...], default_crit: Any, sr: int,
-           roles: dict[str, int]) -> tuple[Track, Any]:
+def _track(
+    ctx: _Ctx,
+    tname: Any,
+    traw: Any,
+    constants: Mapping[str, float],
+    shared_t: Mapping[str, Template],
+    shared_lines: tuple[CodeLine, ...],
+    default_crit: Any,
+    sr: int,
+    roles: dict[str, int],
+) -> tuple[Track, Any]:
     base = f"tracks.{tname}"
     if not isinstance(tname, str) or not NAME.fullmatch(tname) or tname == "mix":
         raise ctx.error(base, "a lowercase track name (letters, digits, _), not 'mix'", tname)
     t = ctx.table(traw, base, _TRACK_KEYS, tname)
     role = t.get("role", tname)
     if not isinstance(role, str) or not re.fullmatch(_ROLE, role):
-        raise ctx.error(f"{base}.role" if "role" in t else base,
-                        "a role of lowercase letters and digits (agents are named <role>_<n>); "
-                        "set role = \"...\" for a track name with '_'", role, tname)
+        raise ctx.error(
+            f"{base}.role" if "role" in t else base,
+            "a role of lowercase letters and digits (agents are named <role>_<n>); "
+            "set role = \"...\" for a track name with '_'",
+            role,
+            tname,
+        )
     n = roles.get(role, 0)
     roles[role] = n + 1
     agent = f"{role}_{n}"
 
     # the text: chain + refs, or code (RaveForce style)
     if ("chain" in t) == ("code" in t):
-        raise ctx.error(f"{base}.chain", "exactly one of chain (the audible chain) or code (full Glicol "
-                        "code with ~refs and one audible line)", track=tname)
+        raise ctx.error(
+            f"{base}.chain",
+            "exactly one of chain (the audible chain) or code (full Glicol "
+            "code with ~refs and one audible line)",
+            track=tname,
+        )
     refs_src: dict[str, str] = {}
     chain_key = "chain" if "chain" in t else "code"
     src = t[chain_key]
@@ -1065,41 +1190,55 @@ def _track(ctx: _Ctx, tname: Any, traw: Any, constants: Mapping[str, float], sha
         refs = ctx.table(t.get("refs"), f"{base}.refs", list(t.get("refs") or {}), tname)
         for rname, body in refs.items():
             if not NAME.fullmatch(rname):
-                raise ctx.error(f"{base}.refs.{rname}", "a lowercase ref name (letters, digits, _; no ~)", rname,
-                                tname)
+                raise ctx.error(
+                    f"{base}.refs.{rname}", "a lowercase ref name (letters, digits, _; no ~)", rname, tname
+                )
             if not isinstance(body, str) or not body.strip():
                 raise ctx.error(f"{base}.refs.{rname}", "a Glicol chain (a string)", body, tname)
             refs_src[rname] = body
             lines_raw.append((rname, True, body.strip(), f"refs.{rname}"))
         if "\n" in src.strip() or ":" in src.split(">>")[0]:
-            raise ctx.error(f"{base}.chain", "one chain without a name (e.g. \"saw {note} >> lpf {cutoff} 1.0\"); "
-                            "use code = ... for multi-line Glicol code", src, tname)
+            raise ctx.error(
+                f"{base}.chain",
+                'one chain without a name (e.g. "saw {note} >> lpf {cutoff} 1.0"); '
+                "use code = ... for multi-line Glicol code",
+                src,
+                tname,
+            )
         lines_raw.append((tname, False, src.strip(), "chain"))
     else:
         if "refs" in t:
-            raise ctx.error(f"{base}.refs", "refs inside code (as ~name: ... lines) when code is used", track=tname)
+            raise ctx.error(
+                f"{base}.refs", "refs inside code (as ~name: ... lines) when code is used", track=tname
+            )
         try:
             parsed = split_code(src)
         except PatchError as e:
             raise ctx.error(f"{base}.code", f"Glicol code ({e})", track=tname) from None
         audible = [x for x in parsed if not x[1]]
         if len(audible) != 1:
-            raise ctx.error(f"{base}.code", "exactly one audible line (others must be ~refs); found "
-                            f"{[a[0] for a in audible]}", track=tname)
+            raise ctx.error(
+                f"{base}.code",
+                f"exactly one audible line (others must be ~refs); found {[a[0] for a in audible]}",
+                track=tname,
+            )
         seen: set[str] = set()
         for lname, is_ref, body in parsed:
             if is_ref:
                 if lname in seen:
-                    raise ctx.error(f"{base}.code", f"each ~ref defined once (~{lname} is defined twice)",
-                                    track=tname)
+                    raise ctx.error(
+                        f"{base}.code", f"each ~ref defined once (~{lname} is defined twice)", track=tname
+                    )
                 seen.add(lname)
                 refs_src[lname] = body
                 lines_raw.append((lname, True, body, f"code (~{lname})"))
             else:
                 lines_raw.append((tname, False, body, f"code ({lname})"))
 
-    templates = [(ln, ref, _parse(ctx, body, f"{base}.{key.split(' ')[0]}", tname), key)
-                 for ln, ref, body, key in lines_raw]
+    templates = [
+        (ln, ref, _parse(ctx, body, f"{base}.{key.split(' ')[0]}", tname), key)
+        for ln, ref, body, key in lines_raw
+    ]
 
     # parameters
     praw = t.get("params", {})
@@ -1132,25 +1271,46 @@ def _track(ctx: _Ctx, tname: Any, traw: Any, constants: Mapping[str, float], sha
     positional = [h for h in all_holes if h == ""]
     named = [h for h in all_holes if h != ""]
     if positional and any(h not in constants for h in named):
-        raise ctx.error(f"{base}.{chain_key}", "either named holes ({name}) or positional holes ({}), not both",
-                        src, tname)
+        raise ctx.error(
+            f"{base}.{chain_key}",
+            "either named holes ({name}) or positional holes ({}), not both",
+            src,
+            tname,
+        )
     decl = list(params_decl)
     if positional:
         if len(positional) != len(decl):
             what = "a hole without a spec" if len(positional) > len(decl) else "a spec without a hole"
-            raise ctx.error(f"{base}.params", f"one parameter per positional {{}} hole ({what}: "
-                            f"{len(positional)} holes, {len(decl)} parameters)", track=tname)
+            raise ctx.error(
+                f"{base}.params",
+                f"one parameter per positional {{}} hole ({what}: "
+                f"{len(positional)} holes, {len(decl)} parameters)",
+                track=tname,
+            )
         counter = iter(decl)
-        templates = [(ln, ref, tpl.map_holes(lambda h, k: (next(counter),) if h == "" else (h,)), key)
-                     for ln, ref, tpl, key in templates]
+        templates = [
+            (ln, ref, tpl.map_holes(lambda h, k: (next(counter),) if h == "" else (h,)), key)
+            for ln, ref, tpl, key in templates
+        ]
     # constants in holes are baked in
-    for ln, ref, tpl, key in templates:
+    for _ln, _ref, tpl, key in templates:
         for h in tpl.holes:
             if h not in params_decl and h not in constants:
-                raise ctx.error(f"{base}.params.{h}", f"a spec for the hole {{{h}}} in {key} (a hole without a "
-                                f"spec); declared parameters: {decl}; constants: {sorted(constants)}", track=tname)
-    templates = [(ln, ref, tpl.map_holes(lambda h, k: format_number(constants[h]) if h not in params_decl
-                                         else (h,)), key) for ln, ref, tpl, key in templates]
+                raise ctx.error(
+                    f"{base}.params.{h}",
+                    f"a spec for the hole {{{h}}} in {key} (a hole without a "
+                    f"spec); declared parameters: {decl}; constants: {sorted(constants)}",
+                    track=tname,
+                )
+    templates = [
+        (
+            ln,
+            ref,
+            tpl.map_holes(lambda h, k: format_number(constants[h]) if h not in params_decl else (h,)),
+            key,
+        )
+        for ln, ref, tpl, key in templates
+    ]
     order: list[str] = []
     for _, _, tpl, _ in templates:
         for h in tpl.holes:
@@ -1158,8 +1318,11 @@ def _track(ctx: _Ctx, tname: Any, traw: Any, constants: Mapping[str, float], sha
                 order.append(h)
     unused = [p for p in decl if p not in order]
     if unused:
-        raise ctx.error(f"{base}.params.{unused[0]}", f"a hole {{{unused[0]}}} in the chain or refs for this "
-                        "parameter (a spec without a hole)", track=tname)
+        raise ctx.error(
+            f"{base}.params.{unused[0]}",
+            f"a hole {{{unused[0]}}} in the chain or refs for this parameter (a spec without a hole)",
+            track=tname,
+        )
     params = tuple(params_decl[n] for n in order)
     free = tuple(p for p in params_decl.values() if p.kind != "rel")
     try:
@@ -1175,9 +1338,12 @@ def _track(ctx: _Ctx, tname: Any, traw: Any, constants: Mapping[str, float], sha
     for ln, ref, tpl, key in templates:
         for r in tpl.refs:
             if r not in private and r not in shared_t:
-                raise ctx.error(f"{base}.{key.split(' ')[0]}", f"refs defined in this track's refs or in [shared] "
-                                f"(~{r} is undefined; private refs: {sorted(private)}, shared: {sorted(shared_t)})",
-                                track=tname)
+                raise ctx.error(
+                    f"{base}.{key.split(' ')[0]}",
+                    f"refs defined in this track's refs or in [shared] "
+                    f"(~{r} is undefined; private refs: {sorted(private)}, shared: {sorted(shared_t)})",
+                    track=tname,
+                )
             if r not in private and r not in used_shared:
                 used_shared.append(r)
         lhs = "~" + mapping[ln] if ref else tname
@@ -1192,14 +1358,26 @@ def _track(ctx: _Ctx, tname: Any, traw: Any, constants: Mapping[str, float], sha
     shared_used = tuple(n for n in shared_t if n in used_shared)
     track_shared = tuple(ln for ln in shared_lines if ln.lhs[1:] in shared_used)
 
-    crit = _criterion(ctx, t["criterion"], f"{base}.criterion", sr, tname) if "criterion" in t else default_crit
+    crit = (
+        _criterion(ctx, t["criterion"], f"{base}.criterion", sr, tname) if "criterion" in t else default_crit
+    )
     desc = t.get("description", "")
     if not isinstance(desc, str):
         raise ctx.error(f"{base}.description", "a string", desc, tname)
     track = Track(
-        name=tname, agent=agent, role=role, template=src, params=params, free=free, criterion=crit,
-        refs=_FrozenDict(refs_src), shared=shared_used, description=desc,
-        constants=_FrozenDict(constants), _own=tuple(own), _shared_lines=track_shared,
+        name=tname,
+        agent=agent,
+        role=role,
+        template=src,
+        params=params,
+        free=free,
+        criterion=crit,
+        refs=_FrozenDict(refs_src),
+        shared=shared_used,
+        description=desc,
+        constants=_FrozenDict(constants),
+        _own=tuple(own),
+        _shared_lines=track_shared,
     )
     return track, t.get("reference")
 
@@ -1219,8 +1397,12 @@ def _glicol_problem(ctx: _Ctx, track: Track, code: str, e: Exception, what: str)
         key = keys[line - 1]
     full = key if key.startswith("shared.") else f"tracks.{track.name}.{key}"
     first = str(e).splitlines()[0] if str(e) else type(e).__name__
-    return ctx.error(full, f"Glicol code the engine accepts; it rejected the code {what} ({first})\n"
-                     f"  code:\n    " + code.replace("\n", "\n    "), track=track.name)
+    return ctx.error(
+        full,
+        f"Glicol code the engine accepts; it rejected the code {what} ({first})\n"
+        f"  code:\n    " + code.replace("\n", "\n    "),
+        track=track.name,
+    )
 
 
 def _probe(ctx: _Ctx, sc: Scenario) -> None:
@@ -1228,13 +1410,17 @@ def _probe(ctx: _Ctx, sc: Scenario) -> None:
     n = sc.bounds[0][1] - sc.bounds[0][0]
     for t in sc.tracks:
         eng = _engine(sc)
-        for what, u in (("at mid-range values", 0.0), ("at the lowest values", -1.0),
-                        ("at the highest values", 1.0)):
+        for what, u in (
+            ("at mid-range values", 0.0),
+            ("at the lowest values", -1.0),
+            ("at the highest values", 1.0),
+        ):
             try:
                 vals = t.values(np.full(len(t.free), u))
             except ParameterError as e:
-                raise ctx.error(f"tracks.{t.name}.params", f"parameters that compute {what} ({e})",
-                                track=t.name) from None
+                raise ctx.error(
+                    f"tracks.{t.name}.params", f"parameters that compute {what} ({e})", track=t.name
+                ) from None
             code = t.code(vals)
             try:
                 eng.set_code(code)
@@ -1248,14 +1434,20 @@ def _pattern(ctx: _Ctx, v: Any, key: str, track: str, n: int, strict: bool) -> l
         if not v:
             raise ctx.error(key, "a value or a non-empty list with one value per step", v, track)
         if strict and n % len(v):
-            raise ctx.error(key, f"one value, or a list of {n} values (one per step) or of a length that "
-                            f"divides {n} (a pattern that repeats)", f"a list of {len(v)}", track)
+            raise ctx.error(
+                key,
+                f"one value, or a list of {n} values (one per step) or of a length that "
+                f"divides {n} (a pattern that repeats)",
+                f"a list of {len(v)}",
+                track,
+            )
         return [v[i % len(v)] for i in range(n)]
     return [v] * n
 
 
-def _reference(ctx: _Ctx, sc: Scenario, raw_refs: Mapping[str, Any], strict: bool
-               ) -> tuple[tuple[Mapping[str, Mapping[str, float]], ...], tuple[Mapping[str, np.ndarray], ...]]:
+def _reference(
+    ctx: _Ctx, sc: Scenario, raw_refs: Mapping[str, Any], strict: bool
+) -> tuple[tuple[Mapping[str, Mapping[str, float]], ...], tuple[Mapping[str, np.ndarray], ...]]:
     n = sc.n_steps
     per_step_actions: list[dict[str, np.ndarray]] = [{} for _ in range(n)]
     per_step_values: list[dict[str, Mapping[str, float]]] = [{} for _ in range(n)]
@@ -1263,19 +1455,28 @@ def _reference(ctx: _Ctx, sc: Scenario, raw_refs: Mapping[str, Any], strict: boo
         base = f"tracks.{t.name}.reference"
         raw = raw_refs[t.name]
         if not isinstance(raw, Mapping):
-            raise ctx.error(base, "a table of parameter values (name = value, or a list per step)", raw, t.name)
+            raise ctx.error(
+                base, "a table of parameter values (name = value, or a list per step)", raw, t.name
+            )
         unknown = [k for k in raw if k not in t.param_names]
         if unknown:
-            raise ctx.error(f"{base}.{unknown[0]}", f"a parameter of this track ({list(t.param_names)})",
-                            track=t.name)
+            raise ctx.error(
+                f"{base}.{unknown[0]}", f"a parameter of this track ({list(t.param_names)})", track=t.name
+            )
         rel_given = [k for k in raw if t.param(k).kind == "rel"]
         if rel_given:
-            raise ctx.error(f"{base}.{rel_given[0]}", "values for free parameters only: "
-                            f"'{rel_given[0]}' is 'rel' and is computed", track=t.name)
+            raise ctx.error(
+                f"{base}.{rel_given[0]}",
+                f"values for free parameters only: '{rel_given[0]}' is 'rel' and is computed",
+                track=t.name,
+            )
         missing = [p.name for p in t.free if p.name not in raw]
         if missing:
-            raise ctx.error(f"{base}.{missing[0]}", "a reference value for every free parameter "
-                            f"({[p.name for p in t.free]})", track=t.name)
+            raise ctx.error(
+                f"{base}.{missing[0]}",
+                f"a reference value for every free parameter ({[p.name for p in t.free]})",
+                track=t.name,
+            )
         cols: list[np.ndarray] = []
         for p in t.free:
             key = f"{base}.{p.name}"
@@ -1292,8 +1493,12 @@ def _reference(ctx: _Ctx, sc: Scenario, raw_refs: Mapping[str, Any], strict: boo
                             raise ValueError(f"expected a number, got {v!r}")
                         u = p.to_unit(p.check(v))
                 except (ValueError, ParameterError) as e:
-                    raise ctx.error(key if not isinstance(raw[p.name], list) else f"{key}[{i}]",
-                                    f"a value this parameter can take ({e})", v, t.name) from None
+                    raise ctx.error(
+                        key if not isinstance(raw[p.name], list) else f"{key}[{i}]",
+                        f"a value this parameter can take ({e})",
+                        v,
+                        t.name,
+                    ) from None
                 col[i] = u
             cols.append(col)
         actions = np.stack(cols, axis=1) if cols else np.zeros((n, 0), np.float32)
@@ -1306,19 +1511,24 @@ def _reference(ctx: _Ctx, sc: Scenario, raw_refs: Mapping[str, Any], strict: boo
     return (tuple(_FrozenDict(s) for s in per_step_values), tuple(_FrozenDict(a) for a in per_step_actions))
 
 
-def _render_targets(ctx: _Ctx, sc: Scenario, reference: Sequence[Mapping[str, Mapping[str, float]]],
-                    per_track: bool) -> Targets:
+def _render_targets(
+    ctx: _Ctx, sc: Scenario, reference: Sequence[Mapping[str, Mapping[str, float]]], per_track: bool
+) -> Targets:
     from .core import render_values
 
     try:
         stems, mix = render_values(sc, reference)
     except EngineError as e:
-        raise ctx.error(f"tracks.{e.track}.reference", f"values the engine can render ({e.__cause__ or e})",
-                        track=e.track) from None
+        raise ctx.error(
+            f"tracks.{e.track}.reference", f"values the engine can render ({e.__cause__ or e})", track=e.track
+        ) from None
     for i, t in enumerate(sc.tracks):
         if not np.any(stems[i]):
-            warnings.warn(f"{ctx.where}: the reference performance of track {t.name!r} is silent",
-                          UserWarning, stacklevel=4)
+            warnings.warn(
+                f"{ctx.where}: the reference performance of track {t.name!r} is silent",
+                UserWarning,
+                stacklevel=4,
+            )
     mix.flags.writeable = False
     if not per_track:
         return Targets("mix-only", mix, _FrozenDict(dict.fromkeys((t.name for t in sc.tracks), None)), False)
@@ -1330,15 +1540,20 @@ def _render_targets(ctx: _Ctx, sc: Scenario, reference: Sequence[Mapping[str, Ma
     return Targets("reference", mix, _FrozenDict(out), True)
 
 
-def _read_audio(ctx: _Ctx, file: Path, key: str, *, mono: bool = True,
-                track: str | None = None) -> tuple[np.ndarray, int]:
+def _read_audio(
+    ctx: _Ctx, file: Path, key: str, *, mono: bool = True, track: str | None = None
+) -> tuple[np.ndarray, int]:
     import soundfile as sf
 
     if file.suffix.lower() not in _AUDIO_EXT:
         raise ctx.error(key, "a WAV or FLAC file (.wav, .flac)", str(file), track)
     if not file.is_file():
-        raise ctx.error(key, "an existing audio file (paths are relative to the scenario file)",
-                        f"{file} (missing)", track)
+        raise ctx.error(
+            key,
+            "an existing audio file (paths are relative to the scenario file)",
+            f"{file} (missing)",
+            track,
+        )
     try:
         data, rate = sf.read(str(file), dtype="float32", always_2d=True)
     except Exception as e:  # noqa: BLE001 - any decoder failure means unreadable
@@ -1352,8 +1567,9 @@ def _read_audio(ctx: _Ctx, file: Path, key: str, *, mono: bool = True,
     return np.ascontiguousarray(data.T), int(rate)
 
 
-def _target_audio(ctx: _Ctx, v: Any, key: str, base: Path, sr: int, total: int,
-                  track: str | None) -> tuple[np.ndarray, str]:
+def _target_audio(
+    ctx: _Ctx, v: Any, key: str, base: Path, sr: int, total: int, track: str | None
+) -> tuple[np.ndarray, str]:
     import librosa
 
     if isinstance(v, (str, os.PathLike)):
@@ -1378,7 +1594,8 @@ def _target_audio(ctx: _Ctx, v: Any, key: str, base: Path, sr: int, total: int,
         warnings.warn(
             f"target {label}: {len(y) / rate:.4f} s ({len(y)} frames at {rate} Hz) but the episode is "
             f"{total / sr:.4f} s; {what} to {total} frames",
-            UserWarning, stacklevel=5,
+            UserWarning,
+            stacklevel=5,
         )
     if rate != sr:
         y = librosa.resample(y, orig_sr=rate, target_sr=sr)
@@ -1393,18 +1610,23 @@ def _audio_targets(ctx: _Ctx, sc: Scenario, raw: Mapping[str, Any], base: Path, 
     files = {}
     for t in sc.tracks:
         if t.name in raw and per_track:
-            stems[t.name], files[t.name] = _target_audio(ctx, raw[t.name], f"targets.{t.name}", base,
-                                                         sc.sample_rate, sc.total_frames, t.name)
+            stems[t.name], files[t.name] = _target_audio(
+                ctx, raw[t.name], f"targets.{t.name}", base, sc.sample_rate, sc.total_frames, t.name
+            )
         else:
             stems[t.name] = None
     if "mix" in raw:
-        mix, files["mix"] = _target_audio(ctx, raw["mix"], "targets.mix", base, sc.sample_rate,
-                                          sc.total_frames, None)
+        mix, files["mix"] = _target_audio(
+            ctx, raw["mix"], "targets.mix", base, sc.sample_rate, sc.total_frames, None
+        )
     else:
         given = [s for s in stems.values() if s is not None]
         if len(given) != len(sc.tracks):
-            raise ctx.error("targets.mix", "a mix file, unless every track has a target stem (the mix is "
-                            f"then their sum); stems given: {sorted(raw)}")
+            raise ctx.error(
+                "targets.mix",
+                "a mix file, unless every track has a target stem (the mix is "
+                f"then their sum); stems given: {sorted(raw)}",
+            )
         m = np.zeros(sc.total_frames, np.float32)
         for s in given:
             m += s

@@ -94,7 +94,9 @@ def test_reference_policy_without_reference_raises():
 
 
 def test_search_beats_random_on_kick(kick, kick_search):
-    rnd = np.mean([play_episode(kick, baselines.random_policy(kick, seed=s), seed=s).mean_reward for s in range(5)])
+    rnd = np.mean(
+        [play_episode(kick, baselines.random_policy(kick, seed=s), seed=s).mean_reward for s in range(5)]
+    )
     found = play_episode(kick, kick_search, seed=0).mean_reward
     assert found > rnd
     if kick.scenario.reference is not None:

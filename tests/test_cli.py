@@ -54,9 +54,7 @@ def scenario():
 # -- help, scenarios, describe -------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "command", ["", "scenarios", "describe", "run", "render", "bench", "check"]
-)
+@pytest.mark.parametrize("command", ["", "scenarios", "describe", "run", "render", "bench", "check"])
 def test_help(command):
     r = invoke(*([command] if command else []), "--help")
     assert r.exit_code == 0
@@ -257,9 +255,7 @@ def test_run_search_and_reference_on_a_small_scenario(tmp_path):
     assert r.exit_code == 0, r.output
     assert "reward" in r.stderr and "all" in r.stderr
     assert not list((tmp_path / "s").rglob("*.png"))
-    r = invoke(
-        "run", "kick", "--agent", "reference", "-n", "2", "--out", str(tmp_path / "r"), "--no-plots"
-    )
+    r = invoke("run", "kick", "--agent", "reference", "-n", "2", "--out", str(tmp_path / "r"), "--no-plots")
     assert r.exit_code == 0, r.output
     assert (tmp_path / "r" / "episode_001" / "mix.wav").is_file()
     assert json.loads((tmp_path / "r" / "summary.json").read_text())["episodes_finished"] == 2
@@ -359,9 +355,7 @@ def test_render_plain_patch(tmp_path):
     y, sr = sf.read(tmp_path / "p.wav", dtype="float32")
     assert sr == 22050 and y.shape == (11025,)
     assert np.abs(y).max() == pytest.approx(0.3, abs=0.01)
-    r = invoke(
-        "render", str(patch), "--seconds", "0.25", "--stereo", "--out", str(tmp_path / "s.wav")
-    )
+    r = invoke("render", str(patch), "--seconds", "0.25", "--stereo", "--out", str(tmp_path / "s.wav"))
     assert sf.read(tmp_path / "s.wav")[0].shape == (11025, 2)
 
 
@@ -420,9 +414,7 @@ def test_check_says_what_to_do_when_the_engine_is_missing(tmp_path, monkeypatch)
 
 def _env() -> dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + (
-        os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
-    )
+    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
 
 

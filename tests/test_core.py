@@ -47,7 +47,7 @@ def test_reset_is_bit_identical(ensemble, rng):
     s.reset()
     assert s.frames_rendered == 0 and s.history == []
     second = [s.step(i, v).copy() for i, v in enumerate(vals)]
-    for x, y in zip(first, second):
+    for x, y in zip(first, second, strict=False):
         np.testing.assert_array_equal(x, y)
 
 

@@ -34,7 +34,10 @@ def tarball(tmp_path_factory) -> Path:
     dest = tmp_path_factory.mktemp("npm")
     subprocess.run(
         [npm, "pack", binary.PACKAGE, "--pack-destination", str(dest)],
-        cwd=dest, check=True, capture_output=True, timeout=300,
+        cwd=dest,
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     return dest / "glicol-0.4.0.tgz"
 
@@ -96,7 +99,10 @@ def test_fetch_command_line_with_tarball(tarball, tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "glicol_wasm", "fetch", "--tarball", str(tarball)],
         env={**os.environ, "PYTHONPATH": str(ROOT), "GLICOL_WASM_CACHE": str(d)},
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert "verified" in proc.stderr
@@ -149,8 +155,10 @@ def test_empty_cache_says_what_to_run(cache):
     msg = str(ei.value)
     assert str(cache) in msg and HOW_TO_FETCH in msg and "GLICOL_WASM=" in msg
     # the command line says the same and exits with 1, without a traceback
-    proc = run_py("import sys; from glicol_wasm.__main__ import main; sys.exit(main(['info']))",
-                  {"GLICOL_WASM_CACHE": str(cache)})
+    proc = run_py(
+        "import sys; from glicol_wasm.__main__ import main; sys.exit(main(['info']))",
+        {"GLICOL_WASM_CACHE": str(cache)},
+    )
     assert proc.returncode == 1
     assert HOW_TO_FETCH in proc.stderr and "Traceback" not in proc.stderr
 

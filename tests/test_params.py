@@ -235,8 +235,10 @@ def test_resolve_order_clamp_and_cycle():
 
 def test_rel_callable_as_in_raveforce():
     dur = 0.5
-    params = [Param("attack", "lin", 0.0001, dur - 0.0001), Param("decay", "rel", expr=lambda x: dur - 0.0001 - x,
-                                                                 depends=("attack",))]
+    params = [
+        Param("attack", "lin", 0.0001, dur - 0.0001),
+        Param("decay", "rel", expr=lambda x: dur - 0.0001 - x, depends=("attack",)),
+    ]
     assert resolve(params, {"attack": 0.1}, {})["decay"] == pytest.approx(0.3999)
     whole = Param("g", "rel", expr=lambda env: env["attack"] * 2)
     assert whole.compute({"attack": 0.2}) == pytest.approx(0.4)

@@ -51,15 +51,19 @@ TWO_ENVS = {
         "low": {
             "chain": "sin {freq} >> mul ~env",
             "refs": {"env": "imp 8 >> envperc 0.001 {decay}"},
-            "params": {"freq": {"kind": "exp", "low": 40, "high": 400}, "decay": {"kind": "lin", "low": 0.01,
-                                                                               "high": 0.1}},
+            "params": {
+                "freq": {"kind": "exp", "low": 40, "high": 400},
+                "decay": {"kind": "lin", "low": 0.01, "high": 0.1},
+            },
             "reference": {"freq": [55, 110], "decay": 0.05},
         },
         "high": {
             "chain": "saw {freq} >> mul ~env >> mul 0.3",
             "refs": {"env": "imp 4 >> envperc 0.002 {decay}"},
-            "params": {"freq": {"kind": "exp", "low": 200, "high": 2000}, "decay": {"kind": "lin", "low": 0.02,
-                                                                                 "high": 0.2}},
+            "params": {
+                "freq": {"kind": "exp", "low": 200, "high": 2000},
+                "decay": {"kind": "lin", "low": 0.02, "high": 0.2},
+            },
             "reference": {"freq": 880, "decay": [0.1, 0.05]},
         },
     },

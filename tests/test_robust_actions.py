@@ -313,9 +313,7 @@ def extreme_env():
     return raveforce_mae.parallel_env(scenario_from_dict(EXTREME))
 
 
-@settings(
-    max_examples=10, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
-)
+@settings(max_examples=10, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(
     corners=st.lists(
         st.tuples(

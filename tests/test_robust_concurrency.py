@@ -24,10 +24,7 @@ def _actions(seed, env):
     rng = np.random.default_rng(seed)
     n = env.max_cycles * EPISODES
     return [
-        {
-            a: rng.uniform(-1.2, 1.2, env.action_space(a).shape).astype(np.float32)
-            for a in env.possible_agents
-        }
+        {a: rng.uniform(-1.2, 1.2, env.action_space(a).shape).astype(np.float32) for a in env.possible_agents}
         for _ in range(n)
     ]
 

@@ -91,9 +91,7 @@ def test_fault_truncates_cleanly_and_reset_works(kind):
     assert isinstance(err.__cause__, FAULTS[kind][2])
     with pytest.raises(RuntimeError, match="reset"):
         env.step(_acts(0.5))
-    assert (
-        _clean_episode(env) == before
-    )  # the next episode is bit-identical to one before the fault
+    assert _clean_episode(env) == before  # the next episode is bit-identical to one before the fault
 
 
 @pytest.mark.parametrize("kind", sorted(FAULTS))
@@ -129,11 +127,7 @@ def test_aec_fault_truncates_and_reset_works():
                 act = (
                     None
                     if term or trunc
-                    else (
-                        np.array([RARE], np.float32)
-                        if episode == 0
-                        else np.array([0.5], np.float32)
-                    )
+                    else (np.array([RARE], np.float32) if episode == 0 else np.array([0.5], np.float32))
                 )
                 env.step(act)
         assert (seen is not None) == (episode == 0)

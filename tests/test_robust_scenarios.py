@@ -41,9 +41,7 @@ def _load_or_scenario_error(tmp_path, text):
     # a file that loads must also play: one step at mid-range, no trap, no NaN
     env = raveforce_mae.parallel_env(sc)
     env.reset(seed=0)
-    _, rew, _, _, infos = env.step(
-        {a: np.zeros(env.action_space(a).shape, np.float32) for a in env.agents}
-    )
+    _, rew, _, _, infos = env.step({a: np.zeros(env.action_space(a).shape, np.float32) for a in env.agents})
     assert all(math.isfinite(r) for r in rew.values())
     assert not any("engine_error" in i for i in infos.values())
     return sc
@@ -217,11 +215,9 @@ def test_named_bad_files_are_refused_clearly(tmp_path, text, words):
 
 
 def test_unicode_names_and_descriptions_that_are_legal_load(tmp_path):
-    text = 'name = "bässline ♫"\ndescription = "ünïcödé"\n' + mini(
-        "sin 440 >> mul {x} // bäss ♫"
-    ).replace("params.x", 'params."höhe"').replace("{x}", "{höhe}").replace(
-        "reference.x", 'reference."höhe"'
-    )
+    text = 'name = "bässline ♫"\ndescription = "ünïcödé"\n' + mini("sin 440 >> mul {x} // bäss ♫").replace(
+        "params.x", 'params."höhe"'
+    ).replace("{x}", "{höhe}").replace("reference.x", 'reference."höhe"')
     sc = _load_or_scenario_error(tmp_path, text)
     assert sc is not None and sc.name == "bässline ♫"
 
@@ -288,9 +284,7 @@ def test_target_audio_formats_load(tmp_path, sr, channels, subtype, seconds):
     # the loaded target is the sine at the right pitch and a sane level (mono = channel mean)
     n = min(sc.total_frames, round(seconds * 44100))
     ref = (
-        0.5
-        * np.sin(2 * np.pi * 220 * np.arange(n) / 44100)
-        * np.mean([1 - 0.1 * c for c in range(channels)])
+        0.5 * np.sin(2 * np.pi * 220 * np.arange(n) / 44100) * np.mean([1 - 0.1 * c for c in range(channels)])
     )
     tol = 0.02 if subtype == "PCM_U8" else 0.01
     core = slice(200, max(n - 200, 201))  # resampler edges aside

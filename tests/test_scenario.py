@@ -124,7 +124,9 @@ def test_hats_sound_like_hats(name):
     assert power[freqs > 8000].sum() / power.sum() > 0.85
     assert power[freqs < 1000].sum() / power.sum() < 0.005
     # white noise through this build's hpf would not pass: it leaks the lows
-    noisy = raveforce_mae.scenario.glicol_wasm.render("o: noise 17 >> hpf 8000 1.0", 1.0)[0].astype(np.float64)
+    noisy = raveforce_mae.scenario.glicol_wasm.render("o: noise 17 >> hpf 8000 1.0", 1.0)[0].astype(
+        np.float64
+    )
     p2 = np.abs(np.fft.rfft(noisy)) ** 2
     f2 = np.fft.rfftfreq(len(noisy), 1 / 44100)
     assert p2[f2 > 5000].sum() / p2.sum() < 0.95
@@ -160,7 +162,7 @@ def test_scenario_is_frozen_and_pickles():
     sc2 = pickle.loads(pickle.dumps(sc))
     np.testing.assert_array_equal(sc2.targets.mix, sc.targets.mix)
     u = np.array([0.25, -0.5])
-    for t, t2 in zip(sc.tracks, sc2.tracks):
+    for t, t2 in zip(sc.tracks, sc2.tracks, strict=False):
         assert t2.values(u) == t.values(u)
         assert t2.code(sc.reference[1][t.name]) == t.code(sc.reference[1][t.name])
 
@@ -181,7 +183,9 @@ def test_track_values_errors_name_agent_and_parameter():
     with pytest.raises(raveforce_mae.ParameterError, match="length 2"):
         bass.values(np.array([0.0]))
     v = bass.values(np.array([5.0, -5.0]))  # clipped
-    assert v["cutoff"] == pytest.approx(100) and v["note"] == pytest.approx(raveforce_mae.params.midi_to_hz(52))
+    assert v["cutoff"] == pytest.approx(100) and v["note"] == pytest.approx(
+        raveforce_mae.params.midi_to_hz(52)
+    )
 
 
 # -- overrides ----------------------------------------------------------------------------------------
@@ -246,7 +250,12 @@ def test_scenario_from_dict_with_callables_and_arrays():
                     "code": "~env: imp 0.1 >> envperc {} {}\nkick_drum: sin {} >> mul ~env",
                     "params": [
                         {"name": "attack", "kind": "lin", "low": 0.0001, "high": dur - 0.0001},
-                        {"name": "decay", "kind": "rel", "expr": lambda x: dur - 0.0001 - x, "depends": ["attack"]},
+                        {
+                            "name": "decay",
+                            "kind": "rel",
+                            "expr": lambda x: dur - 0.0001 - x,
+                            "depends": ["attack"],
+                        },
                         {"name": "freq", "kind": "exp", "low": 10, "high": 10000},
                     ],
                 }
@@ -296,8 +305,12 @@ def test_audio_targets_resampled_and_mixed_down(tmp_path, sr, channels):
 def test_audio_length_mismatch_warns_with_file_name(tmp_path):
     ref = load_scenario("bassline")
     sf.write(tmp_path / "mix.wav", ref.targets.mix[:30000], 44100, subtype="FLOAT")
-    sf.write(tmp_path / "bass.wav", np.concatenate([ref.targets.mix, np.ones(1000, np.float32)]), 44100,
-             subtype="FLOAT")
+    sf.write(
+        tmp_path / "bass.wav",
+        np.concatenate([ref.targets.mix, np.ones(1000, np.float32)]),
+        44100,
+        subtype="FLOAT",
+    )
     p = _audio_scenario(tmp_path, '[targets]\nmix = "mix.wav"\nbass = "bass.wav"\n')
     with pytest.warns(UserWarning) as rec:
         sc = load_scenario(p)
@@ -332,7 +345,9 @@ def test_real_kick_sample_as_target(tmp_path):
     """A real drum sample (Debian's sonic-pi-samples) as the kick task's target; skips when absent."""
     sample = _sonic_pi_kick()
     if sample is None:
-        pytest.skip("sonic-pi-samples not unpacked (apt-get download sonic-pi-samples; dpkg -x ... /tmp/sonic-pi-samples)")
+        pytest.skip(
+            "sonic-pi-samples not unpacked (apt-get download sonic-pi-samples; dpkg -x ... /tmp/sonic-pi-samples)"
+        )
     text = scenario_path("kick").read_text()
     head, _, _ = text.partition("[tracks.kick.reference]")
     p = tmp_path / "real_kick.toml"
@@ -385,45 +400,116 @@ def _edit(old, new):
 
 BROKEN = [
     # (file text, track or None, key, words of the explanation)
-    (GOOD.replace('description = "a test"', 'description = "a test"\ntempo = 120'), None, "tempo", "valid keys"),
+    (
+        GOOD.replace('description = "a test"', 'description = "a test"\ntempo = 120'),
+        None,
+        "tempo",
+        "valid keys",
+    ),
     (_edit("[timing]\n", "[timing]\nswing = 0.1\n"), None, "timing.swing", "valid keys"),
     (_edit('chain = "sin', 'colour = "red"\nchain = "sin'), "lead", "tracks.lead.colour", "valid keys"),
-    (_edit("freq = { kind = \"exp\", low = 100, high = 1000 }",
-           "freq = { kind = \"exp\", low = 100, high = 1000, step = 2 }"), "lead", "tracks.lead.params.freq.step",
-     "valid keys"),
+    (
+        _edit(
+            'freq = { kind = "exp", low = 100, high = 1000 }',
+            'freq = { kind = "exp", low = 100, high = 1000, step = 2 }',
+        ),
+        "lead",
+        "tracks.lead.params.freq.step",
+        "valid keys",
+    ),
     (_edit("steps = 2", 'steps = "two"'), None, "timing.steps", "positive integer"),
     (_edit("steps = 2", "steps = 2.5"), None, "timing.steps", "positive integer"),
-    (_edit("step_seconds = 0.1", "step_seconds = 0.1\nstep_beats = 1"), None, "timing.step_seconds", "not both"),
+    (
+        _edit("step_seconds = 0.1", "step_seconds = 0.1\nstep_beats = 1"),
+        None,
+        "timing.step_seconds",
+        "not both",
+    ),
     (_edit('chain = "sin {freq} >> mul ~env"', "chain = 440"), "lead", "tracks.lead.chain", "a string"),
-    (_edit("sin {freq} >> mul ~env", "sin {freq} >> mul ~env >> mul {gain}"), "lead", "tracks.lead.params.gain",
-     "without a spec"),
-    (_edit("[tracks.lead.reference]", "gain = { kind = \"lin\", low = 0, high = 1 }\n[tracks.lead.reference]"),
-     "lead", "tracks.lead.params.gain", "without a hole"),
-    (_edit('attack = { kind = "lin", low = 0.001, high = 0.01 }',
-           'attack = { kind = "rel", expr = "decay / 2" }').replace("attack = 0.005\n", ""), "lead",
-     "tracks.lead.params", "cycle"),
-    (_edit("low = 100, high = 1000", "low = 1000, high = 100"), "lead", "tracks.lead.params.freq", "low < high"),
-    (_edit("low = 100, high = 1000", "low = 100, high = 100"), "lead", "tracks.lead.params.freq", "low < high"),
-    (_edit("low = 0.001, high = 0.01", "low = 0.001"), "lead", "tracks.lead.params.attack.high", "high bound"),
+    (
+        _edit("sin {freq} >> mul ~env", "sin {freq} >> mul ~env >> mul {gain}"),
+        "lead",
+        "tracks.lead.params.gain",
+        "without a spec",
+    ),
+    (
+        _edit(
+            "[tracks.lead.reference]", 'gain = { kind = "lin", low = 0, high = 1 }\n[tracks.lead.reference]'
+        ),
+        "lead",
+        "tracks.lead.params.gain",
+        "without a hole",
+    ),
+    (
+        _edit(
+            'attack = { kind = "lin", low = 0.001, high = 0.01 }',
+            'attack = { kind = "rel", expr = "decay / 2" }',
+        ).replace("attack = 0.005\n", ""),
+        "lead",
+        "tracks.lead.params",
+        "cycle",
+    ),
+    (
+        _edit("low = 100, high = 1000", "low = 1000, high = 100"),
+        "lead",
+        "tracks.lead.params.freq",
+        "low < high",
+    ),
+    (
+        _edit("low = 100, high = 1000", "low = 100, high = 100"),
+        "lead",
+        "tracks.lead.params.freq",
+        "low < high",
+    ),
+    (
+        _edit("low = 0.001, high = 0.01", "low = 0.001"),
+        "lead",
+        "tracks.lead.params.attack.high",
+        "high bound",
+    ),
     (_edit('kind = "exp"', 'kind = "log"'), "lead", "tracks.lead.params.freq.kind", "one of"),
-    (_edit("sin {freq} >> mul ~env", "sin {freq} >> mul ~env >> lpf 800"), "lead", "tracks.lead.chain",
-     "engine accepts"),
+    (
+        _edit("sin {freq} >> mul ~env", "sin {freq} >> mul ~env >> lpf 800"),
+        "lead",
+        "tracks.lead.chain",
+        "engine accepts",
+    ),
     (_edit("sin {freq} >> mul ~env", "sin {freq} >> mul ~nowhere"), "lead", "tracks.lead.chain", "~nowhere"),
-    (_edit("envperc {attack} {decay}", "envperc {attack} {decay} >> wobble 3"), "lead", "tracks.lead.refs.env",
-     "engine accepts"),
+    (
+        _edit("envperc {attack} {decay}", "envperc {attack} {decay} >> wobble 3"),
+        "lead",
+        "tracks.lead.refs.env",
+        "engine accepts",
+    ),
     (_edit('clock = "imp 10"', 'clock = "imp {freq}"'), None, "shared.clock", "constants only"),
     (_edit("freq = [220, 330]", "freq = [220, 330, 440]"), "lead", "tracks.lead.reference.freq", "divides"),
     (_edit("freq = [220, 330]", "freq = 5000"), "lead", "tracks.lead.reference.freq", "[100, 1000]"),
-    (_edit("attack = 0.005\n", "attack = 0.005\ndecay = 0.1\n"), "lead", "tracks.lead.reference.decay",
-     "computed"),
+    (
+        _edit("attack = 0.005\n", "attack = 0.005\ndecay = 0.1\n"),
+        "lead",
+        "tracks.lead.reference.decay",
+        "computed",
+    ),
     (_edit("attack = 0.005\n", ""), "lead", "tracks.lead.reference.attack", "every free parameter"),
-    (_edit("[tracks.lead.reference]", '[observation]\nkind = "spectrogram"\n[tracks.lead.reference]'), None,
-     "observation.kind", "one of"),
-    (_edit("sin {freq} >> mul ~env", "sin {} >> mul ~env >> mul {freq}"), "lead", "tracks.lead.chain",
-     "not both"),
+    (
+        _edit("[tracks.lead.reference]", '[observation]\nkind = "spectrogram"\n[tracks.lead.reference]'),
+        None,
+        "observation.kind",
+        "one of",
+    ),
+    (
+        _edit("sin {freq} >> mul ~env", "sin {} >> mul ~env >> mul {freq}"),
+        "lead",
+        "tracks.lead.chain",
+        "not both",
+    ),
     (_edit("[tracks.lead]", "[tracks.Lead]"), None, "tracks.Lead", "lowercase"),
-    (_edit('expr = "dur - attack"', 'expr = "dur - attack.real"'), "lead", "tracks.lead.params.decay.expr",
-     "not allowed"),
+    (
+        _edit('expr = "dur - attack"', 'expr = "dur - attack.real"'),
+        "lead",
+        "tracks.lead.params.decay.expr",
+        "not allowed",
+    ),
 ]
 
 
@@ -466,22 +552,32 @@ def test_invalid_toml_and_unreadable_files(tmp_path):
 
 def test_unknown_criterion_is_a_scenario_error(tmp_path):
     pytest.importorskip("raveforce_mae.rewards")
-    p = _write(tmp_path, GOOD.replace("[tracks.lead.params]", 'criterion = "loudness_war"\n[tracks.lead.params]'))
+    p = _write(
+        tmp_path, GOOD.replace("[tracks.lead.params]", 'criterion = "loudness_war"\n[tracks.lead.params]')
+    )
     with pytest.raises(ScenarioError, match=r"track 'lead', key 'tracks.lead.criterion'.*loudness_war"):
         load_scenario(p)
 
 
 def test_glicol_rejection_at_an_extreme_value_is_reported(tmp_path):
     # delayms traps on huge values: the probe at the highest values finds it
-    p = _write(tmp_path, GOOD.replace("sin {freq} >> mul ~env", "sin {freq} >> mul ~env >> delayms {d}").replace(
-        "[tracks.lead.reference]", 'd = { kind = "exp", low = 1, high = 1000000000 }\n[tracks.lead.reference]'
-    ).replace("attack = 0.005", "attack = 0.005\nd = 10"))
+    p = _write(
+        tmp_path,
+        GOOD.replace("sin {freq} >> mul ~env", "sin {freq} >> mul ~env >> delayms {d}")
+        .replace(
+            "[tracks.lead.reference]",
+            'd = { kind = "exp", low = 1, high = 1000000000 }\n[tracks.lead.reference]',
+        )
+        .replace("attack = 0.005", "attack = 0.005\nd = 10"),
+    )
     with pytest.raises(ScenarioError, match="highest values"):
         load_scenario(p)
 
 
 def test_two_roles_and_explicit_role(tmp_path):
-    text = GOOD + """
+    text = (
+        GOOD
+        + """
 [tracks.lead_two]
 role = "lead"
 chain = "saw {freq} >> mul ~env >> mul 0.2"
@@ -489,6 +585,7 @@ refs.env = "~clock >> envperc 0.001 0.05"
 params.freq = { kind = "exp", low = 100, high = 1000 }
 reference.freq = 440
 """
+    )
     sc = load_scenario(_write(tmp_path, text, "two.toml"))
     assert sc.agents == ("lead_0", "lead_1")
     code = sc.tracks[1].code(sc.reference[0]["lead_two"])
