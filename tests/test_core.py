@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import timeit
-
 import numpy as np
 import pytest
 
@@ -115,34 +113,3 @@ def test_step_index_out_of_range(ensemble):
     s = RenderSession(ensemble)
     with pytest.raises(IndexError):
         s.step(ensemble.n_steps, ensemble.reference[0])
-
-
-@pytest.mark.slow
-def test_step_overhead_beyond_engine_is_small(ensemble, rng):
-    """Python overhead of RenderSession.step (engines replaced by stand-ins) < 60 us."""
-    sc = ensemble
-    s = RenderSession(sc)
-    vals = _random_values(sc, rng, sc.n_steps)
-    frames = {b - a for a, b in sc.bounds}
-
-    class Stand:
-        out = {n: np.zeros((2, n), np.float32) for n in frames}
-
-        def set_code(self, code):
-            pass
-
-        def render(self, n):
-            return self.out[n]
-
-        def reset(self):
-            pass
-
-    s._engines = [Stand() for _ in sc.tracks]
-
-    def episode():
-        s.reset()
-        for i, v in enumerate(vals):
-            s.step(i, v)
-
-    per_step = min(timeit.repeat(episode, number=10, repeat=40)) / 10 / sc.n_steps
-    assert per_step < 60e-6, f"{per_step * 1e6:.1f} us per step"

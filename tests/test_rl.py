@@ -96,6 +96,7 @@ def _train_rllib_module():
     return train_rllib
 
 
+@pytest.mark.slow  # ~40 s with Ray's start-up; CI installs the ray extra for the slow run
 def test_rllib_multi_agent_ppo_one_iteration():
     # ~40 s on the 2-core machine (Ray start-up included), under the 60 s slow mark
     train_rllib = _train_rllib_module()

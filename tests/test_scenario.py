@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import pickle
 import shutil
-import time
 import warnings
 from pathlib import Path
 
@@ -37,10 +36,8 @@ def test_builtins_listed():
 
 
 @pytest.mark.parametrize("name", BUILTINS)
-def test_builtin_loads_quickly_with_sound_targets(name):
-    t0 = time.perf_counter()
+def test_builtin_loads_with_sound_targets(name):
     sc = load_scenario(name)
-    assert time.perf_counter() - t0 < 2.0  # well under 1 s on an idle machine
     assert isinstance(sc, Scenario) and sc.name == name
     assert sc.agents == tuple(t.agent for t in sc.tracks)
     assert all(a.rsplit("_", 1)[1].isdigit() for a in sc.agents)
