@@ -147,3 +147,10 @@ def test_spaces_identical_and_cached():
     nat = raveforce_mae.parallel_env("ensemble", native_spaces=True)
     for t in nat.scenario.tracks:
         assert nat.action_space(t.agent).shape == (len(t.free),)
+
+
+def test_versioned_module_passes_max_cycles_test():
+    from raveforce_mae import raveforce_v0
+
+    max_cycles_test(raveforce_v0)
+    assert raveforce_v0.parallel_env().metadata["name"] == "raveforce_v0"
