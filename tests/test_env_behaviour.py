@@ -275,3 +275,17 @@ def test_padding_is_ignored_and_native_spaces_are_exact():
     nat.reset(seed=0)
     nat.step({"lead_0": np.zeros(3, np.float32), "drone_0": np.array([0.1], np.float32)})
     np.testing.assert_array_equal(nat.audio()["mix"], audios[0])
+
+
+def test_episode_end_terminate_or_truncate():
+    kick = raveforce_mae.parallel_env("kick")  # end = "terminate": a one-shot sound match
+    kick.reset(seed=0)
+    _, _, term, trunc, _ = kick.step({"kick_0": np.zeros(kick.action_space("kick_0").shape, np.float32)})
+    assert term == {"kick_0": True} and trunc == {"kick_0": False}
+    looped = raveforce_mae.parallel_env("kick", max_cycles=3)  # past the scenario's end: truncation
+    looped.reset(seed=0)
+    for _ in range(3):
+        _, _, term, trunc, _ = looped.step({"kick_0": np.zeros(2, np.float32)})
+    assert term == {"kick_0": False} and trunc == {"kick_0": True}
+    with pytest.raises(ScenarioError, match=r"timing\.end"):
+        raveforce_mae.parallel_env("kick", end="stop")
