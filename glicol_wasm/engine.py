@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import wasmtime
 
+from ._fastcall import i32_caller
 from ._module import compiled
 from .errors import (
     GlicolCodeError,
@@ -87,7 +88,7 @@ class _Instance:
         inst = linker.instantiate(s, c.glicol)
         linker.define_instance(s, "g", inst)
         lx = linker.instantiate(s, c.loop).exports(s)
-        self.run = lx["run"]
+        self.run = i32_caller(s, lx["run"], 2)
         self.setup = lx["setup"]
         self.memory = linker.get(s, "g", "memory")
         # Buffers are allocated once and reused: the engine has no free export, and a
@@ -159,7 +160,7 @@ class _Instance:
         done = 0
         while done < nblocks or code_len:
             n = min(nblocks - done, _DST_BLOCKS)
-            failed = self.run(s, n, code_len)
+            failed = self.run(n, code_len)
             code_len = 0
             mem = self.view()  # the memory may have grown during the call
             if failed >= 0:

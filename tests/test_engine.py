@@ -760,3 +760,54 @@ def test_snapshot_refused_by_other_instance():
     a.reset()
     with pytest.raises(gw.GlicolError, match="another wasm instance"):
         a.restore(snap)
+
+
+# -- the lean call path ---------------------------------------------------------------------
+
+
+_CALL_SCRIPT = """
+import sys, numpy as np, glicol_wasm
+from glicol_wasm._fastcall import I32Call
+e = glicol_wasm.Engine(44100)
+print(type(e._inst.run) is I32Call, file=sys.stderr)
+code = open(sys.argv[1]).read()
+out = []
+e.set_code(code); out.append(e.render(3000))
+e.set_code(code.replace("saw 55", "saw 61")); out.append(e.render(777))
+e.set_code("o: sin 440 >> pan 0.5")  # a trap, then recovery
+try:
+    e.render(500)
+except glicol_wasm.GlicolTrapError:
+    pass
+out.append(e.render(2000))
+np.save(sys.argv[2], np.concatenate(out, axis=1))
+"""
+
+
+@pytest.mark.parametrize("public", ["0", "1"])
+def test_lean_and_public_call_paths_agree(tmp_path, public):
+    """The lean `run` caller and wasmtime-py's public call render bit-identical audio."""
+    patch = Path(__file__).resolve().parent.parent / "glicol_wasm" / "patches" / "three_tracks.glicol"
+    out = tmp_path / "out.npy"
+    env = {**os.environ, "GLICOL_WASM_PUBLIC_CALLS": public}
+    proc = subprocess.run(
+        [sys.executable, "-c", _CALL_SCRIPT, str(patch), str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == ("False" if public == "1" else "True")
+    e = gw.Engine(44100)
+    code = patch.read_text()
+    ref = [None, None, None]
+    e.set_code(code)
+    ref[0] = e.render(3000)
+    e.set_code(code.replace("saw 55", "saw 61"))
+    ref[1] = e.render(777)
+    e.set_code("o: sin 440 >> pan 0.5")
+    with pytest.raises(gw.GlicolTrapError):
+        e.render(500)
+    ref[2] = e.render(2000)
+    np.testing.assert_array_equal(np.load(out), np.concatenate(ref, axis=1))
