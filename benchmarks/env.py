@@ -33,31 +33,37 @@ def _random_actions(env, rng, steps):
     ]
 
 
-def run_env(env, actions) -> float:
-    """Seconds to play ``len(actions)`` steps (resetting at episode ends)."""
-    env.reset(seed=0)
+def _episodes(env, actions):
+    n = env.scenario.n_steps
+    return [actions[i : i + n] for i in range(0, len(actions), n)]
+
+
+def time_env_episode(env, episode) -> float:
+    """Seconds for the env to reset and play one episode (a new performance)."""
     t0 = time.perf_counter()
-    for acts in actions:
-        if not env.agents:
-            env.reset()
+    env.reset()
+    for acts in episode:
         env.step(acts)
     return time.perf_counter() - t0
 
 
-def run_floor(env, actions) -> float:
-    """Seconds for a bare engine to render the merged patch for the same steps."""
+def floor_codes(env, episode) -> list[str]:
+    """The merged patch of every step, as the floor renders it."""
     sc = env.scenario
     codes = []
-    for acts in actions:
+    for acts in episode:
         values = {t.name: t.values(np.clip(acts[t.agent][: len(t.free)], -1, 1)) for t in sc.tracks}
         codes.append(sc.patch(values))
-    n = sc.n_steps
-    eng = glicol_wasm.Engine(sc.sample_rate, bpm=sc.bpm)
+    return codes
+
+
+def time_floor_episode(env, eng, codes) -> float:
+    """Seconds for one bare engine to render the merged patch of one episode."""
+    sc = env.scenario
     t0 = time.perf_counter()
+    eng.reset()
     for i, code in enumerate(codes):
-        if i % n == 0 and i:
-            eng.reset()
-        a, b = sc.bounds[i % n]
+        a, b = sc.bounds[i]
         eng.set_code(code)
         eng.render(b - a)
     return time.perf_counter() - t0
@@ -96,31 +102,43 @@ def breakdown(env, actions) -> dict[str, float]:
 
 
 def compare(label, env, actions, repeats):
+    """Env and floor, alternating episode by episode so that both see the same machine."""
+    sc = env.scenario
+    episodes = _episodes(env, actions)
+    codes = [floor_codes(env, ep) for ep in episodes]
+    eng = glicol_wasm.Engine(sc.sample_rate, bpm=sc.bpm, seed=sc.seed)
+    env.reset(seed=0)
     e, f = [], []
     for _ in range(repeats):
-        f.append(run_floor(env, actions))
-        e.append(run_env(env, actions))
+        te = tf = 0.0
+        for ep, cs in zip(episodes, codes, strict=True):
+            tf += time_floor_episode(env, eng, cs)
+            te += time_env_episode(env, ep)
+        e.append(te)
+        f.append(tf)
     me, mf = statistics.median(e), statistics.median(f)
-    return label, len(actions) / me, me / len(actions) * 1e6, mf / len(actions) * 1e6, me / mf
+    ratio = statistics.median(x / y for x, y in zip(e, f, strict=True))
+    return label, len(actions) / me, me / len(actions) * 1e6, mf / len(actions) * 1e6, ratio
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=1600)
+    p.add_argument("--steps", type=int, default=1600, help="rounded down to whole episodes")
     p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args(argv)
     rng = np.random.default_rng(0)
 
     rows = []
     env = raveforce_mae.parallel_env("ensemble")
-    acts = _random_actions(env, rng, args.steps)
-    run_env(env, acts[:64])  # warm up
+    n = env.scenario.n_steps
+    acts = _random_actions(env, rng, max(n, args.steps // n * n))
+    compare("warm-up", env, acts[:64], 1)
     rows.append(compare("ensemble, default reward + obs", env, acts, args.repeats))
     bd = breakdown(env, acts)
     env_mse = raveforce_mae.parallel_env(
         "ensemble", criterion="mse", observation="waveform", agent_indicator=False
     )
-    run_env(env_mse, acts[:64])
+    compare("warm-up", env_mse, acts[:64], 1)
     rows.append(compare("ensemble, mse + waveform obs", env_mse, acts, args.repeats))
 
     sc = env.scenario
@@ -148,7 +166,9 @@ def main(argv=None) -> None:
     kick = raveforce_mae.parallel_env("kick")
     a = kick.possible_agents[0]
     ka = _random_actions(kick, rng, 500)
-    run_env(kick, ka[:20])
+    for acts in ka[:20]:  # warm up
+        kick.reset()
+        kick.step(acts)
     times = []
     for _ in range(args.repeats):
         t0 = time.perf_counter()

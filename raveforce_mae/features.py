@@ -829,7 +829,8 @@ class StepObserver:
                 raise ValueError(f"audio must have shape {expect} for step {step}, got {audio.shape}")
             if self.kind == "waveform":
                 self._buffer[a:b] = audio[-1]
-                return np.repeat(self._buffer[None], self.n_tracks, axis=0)
+                # One copy shared (read-only) by every agent: the same audio for all.
+                return np.broadcast_to(self._buffer.copy(), (self.n_tracks, self._buffer.size))
             an = analyse(audio, self.sample_rate)
         played = self._features(an)
         return self._assemble(played, step + 1)
