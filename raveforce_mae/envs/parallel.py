@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import warnings
 from collections.abc import Mapping
@@ -188,6 +189,7 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
             dtype=np.float32,
         )
         self._index = {a: i for i, a in enumerate(self.possible_agents)}
+        self._shapes = [self.action_space(a).shape for a in self.possible_agents]
         self._step = 0
         self._last_obs: np.ndarray | None = None
         self._rewards_log: list[np.ndarray] = []
@@ -385,14 +387,19 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
                     f"no action for agent {agent!r}; every live agent must act each step "
                     f"(got actions for {sorted(actions)})"
                 )
-            a = self.validate_action(agent, actions[agent])
-            nf = self._n_free[i]
-            u = a[:nf]
-            c = bool(np.any(np.abs(u) > 1.0))
-            if c:
-                u = np.clip(u, -1.0, 1.0)
-            clipped.append(c)
-            values[track.name] = track.values(u)
+            act = actions[agent]
+            # Fast path for the usual input (a float array of the right shape, finite);
+            # anything else goes through validate_action, which explains what is wrong.
+            lst = None
+            if type(act) is np.ndarray and act.dtype.kind == "f" and act.shape == self._shapes[i]:
+                lst = act.tolist()
+                if not all(-math.inf < v < math.inf for v in lst):
+                    lst = None
+            if lst is None:
+                lst = self.validate_action(agent, act).tolist()
+            u = lst[: self._n_free[i]]
+            clipped.append(any(v > 1.0 or v < -1.0 for v in u))
+            values[track.name] = track.values(u)  # clips each value into [-1, 1]
         extra = set(actions) - set(self.possible_agents)
         if extra:
             raise ParameterError(
