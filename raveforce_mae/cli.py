@@ -1221,22 +1221,6 @@ def _cleanup_if_empty(writer: _EpisodeWriter, out: Path, previous: list[Path]) -
 # render
 # ---------------------------------------------------------------------------------------
 
-_STEP_MARK = re.compile(r"^\s*//\s*@step\s", re.M)
-_RENDER_HEAD = re.compile(r"^\s*//\s*@render\s+(.*)$", re.M)
-
-
-def _header(text: str) -> dict[str, float]:
-    m = _RENDER_HEAD.search(text)
-    out: dict[str, float] = {}
-    if m:
-        for kv in m.group(1).split():
-            k, _, v = kv.partition("=")
-            try:
-                out[k] = float(v)
-            except ValueError:
-                pass
-    return out
-
 
 @main.command("render")
 @click.argument("patch", type=click.Path(dir_okay=False, allow_dash=True, path_type=str))
@@ -1316,10 +1300,12 @@ def render_cmd(
     if not text.strip():
         _usage_error(f"the patch {source} is empty")
 
-    head = _header(text)
+    from .timeline import header, is_timeline
+
+    head = header(text)
     sr = int(sample_rate or head.get("sample_rate", 44100))
     t0 = time.perf_counter()
-    if _STEP_MARK.search(text):
+    if is_timeline(text):
         kind = "performance"
         if bpm is not None or seed is not None:
             _note("--bpm and --seed apply to plain patches; a performance uses its @render header")

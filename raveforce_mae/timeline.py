@@ -29,7 +29,7 @@ import glicol_wasm
 if TYPE_CHECKING:
     from .scenario import Scenario
 
-__all__ = ["render_timeline", "timeline"]
+__all__ = ["header", "is_timeline", "render_timeline", "timeline"]
 
 _RENDER = re.compile(r"^//\s*@render\s+(.*)$", re.M)
 _STEP = re.compile(r"^//\s*@step\s+(\d+)\s+frames=(\d+)-(\d+)\s*$")
@@ -72,6 +72,25 @@ def timeline(scenario: Scenario, history: Sequence[Mapping[str, Mapping[str, flo
     return "\n".join(lines) + "\n"
 
 
+def is_timeline(text: str) -> bool:
+    """Whether ``text`` is a performance with ``// @step`` sections (else a plain patch)."""
+    return any(_STEP.match(line.strip()) for line in text.splitlines())
+
+
+def header(text: str) -> dict[str, float]:
+    """The numbers of the ``// @render`` header (``sample_rate``, ``bpm``, ``seed``), if any."""
+    out: dict[str, float] = {}
+    m = _RENDER.search(text)
+    if m:
+        for kv in m.group(1).split():
+            k, _, v = kv.partition("=")
+            try:
+                out[k] = float(v)
+            except ValueError:
+                pass
+    return out
+
+
 def render_timeline(text: str, *, sample_rate: int | None = None) -> np.ndarray:
     """Render a timeline (or a plain patch, for 4 s) in one fresh engine.
 
@@ -86,13 +105,8 @@ def render_timeline(text: str, *, sample_rate: int | None = None) -> np.ndarray:
         ValueError: if the markers are malformed or the frame ranges are not contiguous.
         glicol_wasm.GlicolError: if the engine rejects a section.
     """
-    opts = {"sample_rate": 44100, "bpm": 120.0, "seed": 42}
-    m = _RENDER.search(text)
-    if m:
-        for kv in m.group(1).split():
-            k, _, v = kv.partition("=")
-            if k in opts:
-                opts[k] = float(v)
+    opts = {"sample_rate": 44100.0, "bpm": 120.0, "seed": 42.0}
+    opts.update((k, v) for k, v in header(text).items() if k in opts)
     sr = int(sample_rate or opts["sample_rate"])
     eng = glicol_wasm.Engine(sr, bpm=float(opts["bpm"]), seed=int(opts["seed"]))
     sections: list[tuple[int, int, list[str]]] = []

@@ -289,3 +289,67 @@ def test_episode_end_terminate_or_truncate():
     assert term == {"kick_0": False} and trunc == {"kick_0": True}
     with pytest.raises(ScenarioError, match=r"timing\.end"):
         raveforce_mae.parallel_env("kick", end="stop")
+
+
+def test_mix_only_target_gives_shared_reward_and_says_per_track_is_unavailable():
+    env = raveforce_mae.parallel_env("drums_mix", shared_weight=0.25)  # the weight cannot apply
+    assert not env.scenario.targets.per_track_available
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    _, rew, _, _, info = env.step(
+        {a: rng.uniform(-1, 1, env.action_space(a).shape).astype(np.float32) for a in env.agents}
+    )
+    for a in env.possible_agents:
+        assert info[a]["per_track_available"] is False
+        assert info[a]["reward_track"] is None
+        assert rew[a] == info[a]["reward_shared"]  # w = 1
+
+
+def test_aec_renders_once_the_last_agent_has_acted():
+    env = raveforce_mae.env("ensemble")
+    env.reset(seed=0)
+    frames = []
+    for agent in env.agent_iter(len(env.possible_agents) * 2):
+        env.step(np.zeros(env.action_space(agent).shape, np.float32))
+        frames.append(len(env.unwrapped.audio()["mix"]))
+    step = env.unwrapped.scenario.bounds[0][1]
+    # nothing renders until the third (last) agent of each step has acted
+    assert frames[:3] == [0, 0, step]
+    assert frames[3:5] == [step, step] and frames[5] > step
+
+
+def test_step_before_reset_and_after_end_in_aec_and_gym():
+    aec = raveforce_mae.env("kick")
+    with pytest.raises(Exception, match="reset"):  # PettingZoo's OrderEnforcingWrapper
+        aec.step(np.zeros(2, np.float32))
+    gym_kick = raveforce_mae.gym_env("kick")
+    with pytest.raises(RuntimeError, match="reset"):
+        gym_kick.step(np.zeros(2, np.float32))
+    gym_kick.reset(seed=0)
+    _, _, term, _, _ = gym_kick.step(np.zeros(2, np.float32))
+    assert term
+    with pytest.raises(RuntimeError, match="reset"):
+        gym_kick.step(np.zeros(2, np.float32))
+
+
+def test_rgb_array_shows_mix_and_each_stem_beside_its_target():
+    env = raveforce_mae.parallel_env("ensemble", render_mode="rgb_array")
+    _play_reference(env)  # the reference performance reproduces the targets exactly
+    img = env.render()
+    n = 1 + len(env.scenario.tracks)  # rows: mix, then each track
+    assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
+    assert img.shape[0] == n * 64 + (n - 1) * 4
+    half = (img.shape[1] - 4) // 2
+    rendered, target = img[:, :half], img[:, half + 4 :]
+    np.testing.assert_array_equal(rendered, target)  # rendered audio == target: same pictures
+    assert rendered.std() > 10  # and they are not blank
+    env.reset(seed=0)
+    img0 = env.render()
+    assert not np.array_equal(img0[:, :half], img0[:, half + 4 :])  # nothing played yet
+
+
+def test_errors_are_importable_from_the_package():
+    import glicol_wasm
+
+    assert raveforce_mae.GlicolError is glicol_wasm.GlicolError
+    assert issubclass(raveforce_mae.ScenarioError, raveforce_mae.RaveforceError)

@@ -163,6 +163,29 @@ def test_empty_cache_says_what_to_run(cache):
     assert HOW_TO_FETCH in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_fetch_without_npm_says_what_to_do(cache, tmp_path, monkeypatch):
+    """No npm on PATH: one clear error naming npm and the GLICOL_WASM alternative."""
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    with pytest.raises(EngineUnavailableError) as ei:
+        gw.fetch()
+    msg = str(ei.value)
+    assert "npm was not found" in msg and "GLICOL_WASM=" in msg
+    assert not (cache / binary.WASM_NAME).exists()
+
+
+def test_fetch_without_network_says_what_to_do(cache, tmp_path, monkeypatch):
+    """npm cannot reach its registry (offline mode, empty npm cache): a clear error, nothing cached."""
+    monkeypatch.setenv("npm_config_offline", "true")
+    monkeypatch.setenv("npm_config_cache", str(tmp_path / "empty-npm-cache"))
+    with pytest.raises(EngineUnavailableError) as ei:
+        gw.fetch()
+    msg = str(ei.value)
+    assert f"npm pack {binary.PACKAGE}` failed" in msg and "GLICOL_WASM=" in msg
+    assert not (cache / binary.WASM_NAME).exists()
+
+
 @pytest.mark.slow
 def test_fetch_with_npm(cache):
     """The default path: ``npm pack`` with the machine's npm configuration (network)."""

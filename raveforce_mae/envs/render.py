@@ -15,13 +15,6 @@ _PANEL_W = 256  # time columns per spectrogram
 _GAP = 4
 
 
-@functools.lru_cache(maxsize=8)
-def _mel_fb(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
-    import librosa
-
-    return librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels).astype(np.float32)
-
-
 @functools.lru_cache(maxsize=1)
 def _colormap() -> np.ndarray:
     from matplotlib import colormaps
@@ -30,19 +23,18 @@ def _colormap() -> np.ndarray:
 
 
 def log_mel_image(y: np.ndarray, sample_rate: int, width: int = _PANEL_W) -> np.ndarray:
-    """Log-mel spectrogram of ``y`` as a (64, width) array in [0, 1] (low bands at the bottom)."""
-    n_fft = 1024
+    """Log-mel spectrogram of ``y`` as a (64, width) array in [0, 1] (low bands at the bottom).
+
+    The same log-mel as the observations (:func:`raveforce_mae.features.log_mel`:
+    0 dB full scale at the top of the range, 60 dB of range), one column per frame.
+    """
+    from ..features import log_mel
+
     hop = max(1, len(y) // width)
-    if len(y) < n_fft:
-        y = np.pad(y, (0, n_fft - len(y)))
-    frames = np.lib.stride_tricks.sliding_window_view(y, n_fft)[::hop][:width]
-    spec = np.abs(np.fft.rfft(frames * np.hanning(n_fft).astype(np.float32), axis=1)) ** 2
-    mel = spec @ _mel_fb(sample_rate, n_fft, _PANEL_H).T
-    db = 10 * np.log10(np.maximum(mel, 1e-10))
-    img = np.clip((db + 80.0) / 80.0, 0.0, 1.0).T[::-1]
+    img = (log_mel(y, sample_rate, n_fft=1024, hop_length=hop, n_mels=_PANEL_H)[:, :width] + 1.0) * 0.5
     if img.shape[1] < width:
         img = np.pad(img, ((0, 0), (0, width - img.shape[1])))
-    return img
+    return img[::-1]
 
 
 def spectrogram_panel(env: RaveforceParallelEnv) -> np.ndarray:
