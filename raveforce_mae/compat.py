@@ -54,8 +54,8 @@ def _load_target(target: Any, sample_rate: int) -> np.ndarray:
             raise ParameterError(f"target: cannot read audio file {os.fspath(target)!r}: {e}") from e
         return y.astype(np.float32)
     y = np.asarray(target, dtype=np.float32)
-    if y.ndim == 2:
-        y = y[0] if y.shape[0] <= 8 else y[:, 0]
+    if y.ndim == 2:  # channels averaged to mono, as librosa.load does for files
+        y = y.mean(axis=0 if y.shape[0] <= 8 else 1, dtype=np.float32)
     if y.ndim != 1 or y.size == 0:
         raise ParameterError(f"target must be a non-empty 1-D array or a path, got shape {np.shape(target)}")
     if not np.isfinite(y).all():
