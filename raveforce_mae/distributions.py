@@ -211,7 +211,9 @@ def scale_notes(key: str, scale: str, low: int, high: int) -> list[int]:
     """
     pc = _key_pc(key)
     if pc is None:
-        raise ValueError(f"unknown key {key!r}; expected a note letter with an optional # or b, e.g. 'A', 'F#'")
+        raise ValueError(
+            f"unknown key {key!r}; expected a note letter with an optional # or b, e.g. 'A', 'F#'"
+        )
     sn = _scale_name(scale)
     if sn is None:
         raise ValueError(f"unknown scale {scale!r}; expected one of {sorted(SCALES)}")
@@ -398,7 +400,9 @@ class TargetSampler:
         val = int(v) if p.kind == "note" else float(v)
         return _Draw(p.name, "fixed", lambda s, n: [val] * n, discrete=False)
 
-    def _range_bounds(self, err: _Err, key: str, p: ParamLike, spec: Mapping[str, Any]) -> tuple[float, float]:
+    def _range_bounds(
+        self, err: _Err, key: str, p: ParamLike, spec: Mapping[str, Any]
+    ) -> tuple[float, float]:
         plo, phi = _bounds(p)
         out = []
         for b, dflt in (("low", plo), ("high", phi)):
@@ -470,7 +474,9 @@ class TargetSampler:
         if _num(pat):
             pat = [pat]
         if not isinstance(pat, (list, tuple)) or not pat:
-            raise err(f"{key}.p", "a hit probability, or a list of them (one per step or a repeating pattern)", pat)
+            raise err(
+                f"{key}.p", "a hit probability, or a list of them (one per step or a repeating pattern)", pat
+            )
         if self.steps % len(pat):
             raise err(
                 f"{key}.p",
@@ -492,9 +498,13 @@ class TargetSampler:
             raise err(f"{key}.level", "a level, or [low, high] for the hits", lvl)
         if not (plo <= lo <= hi <= phi) or lo <= 0:
             raise err(
-                f"{key}.level", f"levels > 0 (0 is no hit), low <= high, within the parameter's range {plo:g}..{phi:g}", lvl
+                f"{key}.level",
+                f"levels > 0 (0 is no hit), low <= high, within the parameter's range {plo:g}..{phi:g}",
+                lvl,
             )
-        if p.kind in ("int", "choose") and not any(_valid(p, v) and lo <= v <= hi for v in _discrete_values(p)):
+        if p.kind in ("int", "choose") and not any(
+            _valid(p, v) and lo <= v <= hi for v in _discrete_values(p)
+        ):
             raise err(f"{key}.level", f"a range that holds a value of {p.name!r} ({_describe(p)})", lvl)
         to_value = _unit_value(p, lo, hi, "lin")
         if lo == hi:
@@ -518,15 +528,19 @@ class TargetSampler:
             raise err(key, f"a 'note' (or 'int') parameter for a 'notes' spec; {p.name!r} is '{p.kind}'")
         for k in ("key", "scale"):
             if k not in spec:
-                raise err(f"{key}.{k}", f"a {k} for a 'notes' spec (e.g. key = \"A\", scale = \"minor\")")
+                raise err(f"{key}.{k}", f'a {k} for a \'notes\' spec (e.g. key = "A", scale = "minor")')
         if not isinstance(spec["key"], str) or _key_pc(spec["key"]) is None:
-            raise err(f"{key}.key", "a note letter with an optional # or b, e.g. 'A', 'F#', 'Bb'", spec["key"])
+            raise err(
+                f"{key}.key", "a note letter with an optional # or b, e.g. 'A', 'F#', 'Bb'", spec["key"]
+            )
         if not isinstance(spec["scale"], str) or _scale_name(spec["scale"]) is None:
             raise err(f"{key}.scale", f"one of {sorted(SCALES)}", spec["scale"])
         lo, hi = self._range_bounds(err, key, p, spec)
         pool = scale_notes(spec["key"], spec["scale"], int(lo), int(hi))
         if len(pool) < 2:
-            raise err(key, f"at least two notes of {spec['key']} {spec['scale']} between {lo:g} and {hi:g}", pool)
+            raise err(
+                key, f"at least two notes of {spec['key']} {spec['scale']} between {lo:g} and {hi:g}", pool
+            )
         leap = spec.get("max_leap", 12)
         if isinstance(leap, bool) or not isinstance(leap, int) or leap < 1:
             raise err(f"{key}.max_leap", "a whole number of semitones >= 1", leap)
@@ -558,7 +572,9 @@ class TargetSampler:
                 out.append(cur)
             return out
 
-        return _Draw(p.name, "notes", draw_notes, discrete=True, rest=(rest, rest_param) if rest > 0 else None)
+        return _Draw(
+            p.name, "notes", draw_notes, discrete=True, rest=(rest, rest_param) if rest > 0 else None
+        )
 
     # -- sampling ---------------------------------------------------------------------------
 
