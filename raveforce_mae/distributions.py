@@ -332,6 +332,7 @@ class TargetSampler:
             raise err("steps", "a whole number >= 1", steps)
         self.steps = steps
         self._tracks: dict[str, list[_Draw]] = {}
+        self._full: dict[str, dict[str, float]] = {}
         if not isinstance(specs, Mapping) or not specs:
             raise err("distribution", "a table of tracks, each a table of parameter specs", specs)
         for tname, tspec in specs.items():
@@ -365,6 +366,9 @@ class TargetSampler:
                     if not _valid(tparams[lvl], 0.0):
                         raise err(key, f"a parameter that can be 0 (a rest); {lvl!r} cannot", lvl)
             self._tracks[tname] = draws
+            self._full[tname] = {
+                d.rest[1]: _bounds(tparams[d.rest[1]])[1] for d in draws if d.rest is not None
+            }
         self._discrete = any(d.discrete for ds in self._tracks.values() for d in ds)
 
     # -- compile ---------------------------------------------------------------------------
@@ -619,9 +623,9 @@ class TargetSampler:
                 block[d.param] = notes
                 masks.append((mask, lvl))
             for mask, lvl in masks:
-                if lvl not in block:
-                    block[lvl] = [1.0] * n
-                block[lvl] = [0.0 if m else v for m, v in zip(mask, block[lvl])]
+                if lvl not in block:  # no spec of its own: sounding steps at full level
+                    block[lvl] = [self._full[tname][lvl]] * n
+                block[lvl] = [0.0 if m else v for m, v in zip(mask, block[lvl], strict=True)]
             out[tname] = block
         return out
 

@@ -342,8 +342,14 @@ def midi_reference(
 
     Args:
         path: The ``.mid`` file.
-        steps, step_beats, step_seconds, bpm, offset, clock, sustain, overlap: The
-            grid and rules of :func:`quantise`.
+        steps: Number of steps (see :func:`quantise`).
+        step_beats: Step length in beats (see :func:`quantise`).
+        step_seconds: Step length in seconds (see :func:`quantise`).
+        bpm: Tempo (see :func:`quantise`).
+        offset: Start of step 0 in the clock's unit (see :func:`quantise`).
+        clock: ``"beats"`` or ``"seconds"`` (see :func:`quantise`).
+        sustain: Held notes fill the following steps (see :func:`quantise`).
+        overlap: Which of several notes on one step is kept (see :func:`quantise`).
         track: Track index or name (see :func:`read_notes`).
         channel: MIDI channel 0..15 (see :func:`read_notes`).
         low: Lowest note the parameter takes (MIDI number or name), checked.
