@@ -744,22 +744,29 @@ class TargetSplits:
     def test_set(self) -> list[dict[str, dict[str, list[Any]]]]:
         """All ``n_test`` test targets, in order (computed once)."""
         if self._test is None:
-            seen: set[bytes] = set()
+            seen: set[bytes] = set()  # every tune met, of either split
             out: list[dict[str, dict[str, list[Any]]]] = []
             limit = 200 * self.modulus * self.n_test
-            j = 0
+            j = stale = 0
             while len(out) < self.n_test:
-                if j >= limit:
+                # a small tune space is exhausted long before the limit: stop once no new
+                # tune has appeared for a while
+                if j >= limit or stale >= 5000:
                     raise ScenarioError(
-                        f"scenario {self.scenario!r}: {limit} draws of its distribution gave only "
-                        f"{len(out)} distinct test tunes, fewer than the {self.n_test} of a test split; "
-                        "widen the distribution (more notes, less certain hits)"
+                        f"scenario {self.scenario!r}: {j} draws of its distribution gave {len(seen)} "
+                        f"distinct tunes and only {len(out)} distinct test tunes, fewer than the "
+                        f"{self.n_test} of a test split; widen the distribution (more notes, less "
+                        "certain hits)"
                     )
                 t = self.sampler.sample(stream_for(self.scenario, "test", j))
                 j += 1
                 ident = self.sampler.identity(t)
-                if hash_partition(ident, self.modulus) == 0 and ident not in seen:
-                    seen.add(ident)
+                if ident in seen:
+                    stale += 1
+                    continue
+                seen.add(ident)
+                stale = 0
+                if hash_partition(ident, self.modulus) == 0:
                     out.append(t)
             self._test = out
         return self._test
