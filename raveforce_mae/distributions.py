@@ -533,31 +533,36 @@ class TargetSampler:
         for k in ("key", "scale"):
             if k not in spec:
                 raise err(f"{key}.{k}", f'a {k} for a \'notes\' spec (e.g. key = "A", scale = "minor")')
-        if not isinstance(spec["key"], str) or _key_pc(spec["key"]) is None:
+        keys = spec["key"] if isinstance(spec["key"], (list, tuple)) else [spec["key"]]
+        if not keys or not all(isinstance(k, str) and _key_pc(k) is not None for k in keys):
             raise err(
-                f"{key}.key", "a note letter with an optional # or b, e.g. 'A', 'F#', 'Bb'", spec["key"]
+                f"{key}.key",
+                "a note letter with an optional # or b, e.g. 'A', 'F#', 'Bb' (or a list of them: one is "
+                "drawn per episode)",
+                spec["key"],
             )
         if not isinstance(spec["scale"], str) or _scale_name(spec["scale"]) is None:
             raise err(f"{key}.scale", f"one of {sorted(SCALES)}", spec["scale"])
         lo, hi = self._range_bounds(err, key, p, spec)
-        pool = scale_notes(spec["key"], spec["scale"], int(lo), int(hi))
-        if len(pool) < 2:
-            raise err(
-                key, f"at least two notes of {spec['key']} {spec['scale']} between {lo:g} and {hi:g}", pool
-            )
         leap = spec.get("max_leap", 12)
         if isinstance(leap, bool) or not isinstance(leap, int) or leap < 1:
             raise err(f"{key}.max_leap", "a whole number of semitones >= 1", leap)
-        # every note needs somewhere to go, or a "move" could not be drawn
-        moves = {n: [m for m in pool if m != n and abs(m - n) <= leap] for n in pool}
-        stuck = [n for n, ms in moves.items() if not ms]
-        if stuck:
-            raise err(
-                f"{key}.max_leap",
-                f"a leap that reaches another note of the scale from every note (from {stuck[0]} none is "
-                f"within {leap} semitones)",
-                leap,
-            )
+        tables: list[tuple[list[int], dict[int, list[int]]]] = []
+        for k in keys:
+            pool = scale_notes(k, spec["scale"], int(lo), int(hi))
+            if len(pool) < 2:
+                raise err(key, f"at least two notes of {k} {spec['scale']} between {lo:g} and {hi:g}", pool)
+            # every note needs somewhere to go, or a "move" could not be drawn
+            moves = {n: [m for m in pool if m != n and abs(m - n) <= leap] for n in pool}
+            stuck = [n for n, ms in moves.items() if not ms]
+            if stuck:
+                raise err(
+                    f"{key}.max_leap",
+                    f"a leap that reaches another note of the scale from every note (in {k} "
+                    f"{spec['scale']}, from {stuck[0]} none is within {leap} semitones)",
+                    leap,
+                )
+            tables.append((pool, moves))
         repeat = self._prob(err, f"{key}.repeat", spec.get("repeat", 0.0))
         rest = self._prob(err, f"{key}.rest", spec.get("rest", 0.0))
         if rest >= 1.0:
@@ -567,6 +572,8 @@ class TargetSampler:
             raise err(f"{key}.rest_param", "the name of the track's level parameter", rest_param)
 
         def draw_notes(s: Stream, n: int) -> list[Any]:
+            # one key per episode; a single key takes no draw
+            pool, moves = tables[s.below(len(tables))] if len(tables) > 1 else tables[0]
             cur = pool[s.below(len(pool))]
             out = [cur]
             for _ in range(n - 1):

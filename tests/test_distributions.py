@@ -459,3 +459,83 @@ PINNED_SAMPLE = {
         "tune": [109.061] * 16,
     },
 }
+
+
+# -- the proposed distributions of the built-in scenarios (docs/targets.md) ----------------------
+
+
+def _doc_proposals() -> dict[str, dict]:
+    import re
+    from pathlib import Path
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    text = (Path(__file__).parent.parent / "docs" / "targets.md").read_text()
+    section = text.split("### Proposed distributions of the built-in scenarios", 1)[1].split("\n## ", 1)[0]
+    out = {}
+    for m in re.finditer(r"#### (.+?)\n\n```toml\n(.*?)```", section, re.S):
+        spec = {t: v["distribution"] for t, v in tomllib.loads(m.group(2))["tracks"].items()}
+        for name in m.group(1).split(" and "):
+            out[name.strip()] = spec
+    return out
+
+
+def test_builtin_proposals_cover_every_scenario():
+    from raveforce_mae.scenario import list_scenarios
+
+    assert set(_doc_proposals()) == set(list_scenarios())
+
+
+@pytest.mark.parametrize("name", ["bassline", "drums", "drums_mix", "ensemble", "kick", "drum_loop"])
+def test_builtin_proposals(name):
+    from raveforce_mae.scenario import load_scenario
+
+    sc = load_scenario(name)
+    params = {t.name: {p.name: p for p in t.params} for t in sc.tracks}
+    specs = _doc_proposals()[name]
+    # every free parameter of every track has a spec: the whole performance is drawn
+    assert {t: set(s) for t, s in specs.items()} == {t.name: {p.name for p in t.free} for t in sc.tracks}
+    splits = TargetSplits(TargetSampler(specs, params, sc.n_steps, where=name), name)
+    assert len(splits.test_set()) == 64
+    assert not any(splits.is_test(splits.train(i)) for i in range(200))
+
+
+def _toml(name: str) -> dict:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    from raveforce_mae.scenario import scenario_path
+
+    with open(scenario_path(name), "rb") as f:
+        return tomllib.load(f)
+
+
+@pytest.mark.parametrize("name", ["bassline", "drum_loop"])
+def test_a_drawn_target_is_a_reference_block_the_loader_renders(name):
+    # the sampler's output, given as [tracks.X.reference], loads and renders: the same form
+    import numpy as np
+
+    from raveforce_mae.scenario import load_scenario, scenario_from_dict, scenario_path
+
+    sc = load_scenario(name)
+    params = {t.name: {p.name: p for p in t.params} for t in sc.tracks}
+    target = TargetSplits(TargetSampler(_doc_proposals()[name], params, sc.n_steps), name).test(0)
+    data = _toml(name)
+    for t, block in target.items():
+        data["tracks"][t]["reference"] = block
+    drawn = scenario_from_dict(data, path=scenario_path(name))
+    assert drawn.targets.kind == "reference"
+    assert np.abs(drawn.targets.mix).mean() > 1e-3
+    assert not np.array_equal(drawn.targets.mix, sc.targets.mix)
+    for i in range(sc.n_steps):
+        for t, block in target.items():
+            for pname, vals in block.items():
+                got = drawn.reference[i][t][pname]
+                want = vals[i]
+                if params[t][pname].kind == "note":  # played in Hz
+                    want = 440.0 * 2 ** ((want - 69) / 12)
+                assert abs(got - want) <= 1e-6 * max(1.0, abs(want)), (t, pname, i, got, want)

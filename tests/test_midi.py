@@ -238,3 +238,33 @@ def test_write_rejects_nothing_silently(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         write_midi(LINE, tmp_path / "ok.mid", 120, 0.25)
+
+
+def test_midi_line_renders_bit_identical_to_the_reference(tmp_path):
+    # bassline's own line written as MIDI, read back and combined with the reference
+    # cutoffs, gives the scenario's target audio bit for bit
+    import numpy as np
+
+    from raveforce_mae.scenario import load_scenario, scenario_from_dict, scenario_path
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    with open(scenario_path("bassline"), "rb") as f:
+        data = tomllib.load(f)
+    line = data["tracks"]["bass"]["reference"]["note"]
+    p = write_midi(line, tmp_path / "bassline.mid", bpm=120, step_beats=0.25)
+    block = midi_reference(p, steps=16, step_beats=0.25, low="E1", high="E3", rest="hold")
+    data["tracks"]["bass"]["reference"] = {**data["tracks"]["bass"]["reference"], **block}
+    from_midi = scenario_from_dict(data, path=scenario_path("bassline"))
+    ref = load_scenario("bassline")
+    assert np.array_equal(from_midi.targets.mix, ref.targets.mix)
+    assert np.abs(ref.targets.mix).mean() > 1e-3
+    # and a different line is not
+    block["note"] = block["note"][1:] + block["note"][:1]
+    data["tracks"]["bass"]["reference"].update(block)
+    assert not np.array_equal(
+        scenario_from_dict(data, path=scenario_path("bassline")).targets.mix, ref.targets.mix
+    )
