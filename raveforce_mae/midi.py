@@ -281,7 +281,7 @@ def quantise(
             stacklevel=2,
         )
     out: list[MidiNote | None] = [None] * steps
-    dropped = []
+    dropped: list[tuple[int, MidiNote]] = []
     for i, ns in enumerate(onsets):
         if not ns:
             continue

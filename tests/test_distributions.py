@@ -370,7 +370,7 @@ def test_train_never_produces_a_test_tune(ensemble_splits):
     assert not test_ids & set(ids)
     assert not any(ensemble_splits.is_test(t) for t in train)
     # and the train targets are varied: (nearly) all distinct tunes
-    assert len(set(ids)) > 4990
+    assert len(set(ids)) == 5000
 
 
 def test_train_determinism(ensemble_splits):
@@ -539,3 +539,19 @@ def test_a_drawn_target_is_a_reference_block_the_loader_renders(name):
                 if params[t][pname].kind == "note":  # played in Hz
                     want = 440.0 * 2 ** ((want - 69) / 12)
                 assert abs(got - want) <= 1e-6 * max(1.0, abs(want)), (t, pname, i, got, want)
+
+
+def test_a_key_list_draws_one_key_per_episode():
+    spec = {"bass": {"note": {"kind": "notes", "key": ["A", "E"], "scale": "minor", "repeat": 0.1}}}
+    sp = TargetSampler(spec, PARAMS, 16)
+    a_minor, e_minor = set(scale_notes("A", "minor", 28, 52)), set(scale_notes("E", "minor", 28, 52))
+    in_a = in_e = 0
+    for i in range(2000):
+        notes = set(sp.sample(Stream("keys", i))["bass"]["note"])
+        assert notes <= a_minor or notes <= e_minor
+        # A minor has F (29, 41), E minor F# (30, 42): never both in one line
+        has_f, has_fs = bool(notes & {29, 41}), bool(notes & {30, 42})
+        assert not (has_f and has_fs)
+        in_a += has_f
+        in_e += has_fs
+    assert in_a > 500 and in_e > 500 and abs(in_a - in_e) / (in_a + in_e) < 0.1
