@@ -327,6 +327,8 @@ class TargetSampler:
         *,
         where: str = "",
     ) -> None:
+        # kept to rebuild the compiled draws (closures) when unpickled
+        self._args = (specs, params, steps, where)
         err = _Err(where)
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise err("steps", "a whole number >= 1", steps)
@@ -370,6 +372,10 @@ class TargetSampler:
                 d.rest[1]: _bounds(tparams[d.rest[1]])[1] for d in draws if d.rest is not None
             }
         self._discrete = any(d.discrete for ds in self._tracks.values() for d in ds)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        specs, params, steps, where = self._args
+        return (_rebuild_sampler, (specs, params, steps, where))
 
     # -- compile ---------------------------------------------------------------------------
 
@@ -660,6 +666,10 @@ class TargetSampler:
                     block[d.param] = [int(v != 0) for v in vals]
             ident[tname] = block
         return json.dumps(ident, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _rebuild_sampler(specs: Any, params: Any, steps: int, where: str) -> TargetSampler:
+    return TargetSampler(specs, params, steps, where=where)
 
 
 def _discrete_values(p: ParamLike) -> list[float]:

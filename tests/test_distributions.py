@@ -555,3 +555,12 @@ def test_a_key_list_draws_one_key_per_episode():
         in_a += has_f
         in_e += has_fs
     assert in_a > 500 and in_e > 500 and abs(in_a - in_e) / (in_a + in_e) < 0.1
+
+
+def test_sampler_and_splits_pickle():
+    import pickle
+
+    sp = TargetSampler({"bass": BASS_SPEC, "kick": KICK_SPEC}, PARAMS, 16, where="x")
+    splits = TargetSplits(sp, "ensemble")
+    again = pickle.loads(pickle.dumps(splits))
+    assert again.train(3) == splits.train(3) and again.test(1) == splits.test(1)
