@@ -35,18 +35,16 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from raveforce_mae.features import (
+from .analysis import (
     DEFAULT_FFT_SIZES,
     DEFAULT_HOP_RATIO,
     Analysis,
     Filterbank,
     NonFiniteAudioError,
-    _check_bounds,
-    _complete_targets,
-    analyse,
+    check_bounds,
+    complete_targets,
     dct_matrix,
     mel_filterbank,
-    semitone_bank,
     valid_audio,
 )
 
@@ -63,7 +61,6 @@ __all__ = [
     "PitchDistance",
     "StepScorer",
     "blend",
-    "distance_to_reward",
     "make_criterion",
     "register_criterion",
 ]
@@ -72,11 +69,6 @@ __all__ = [
 #: bin centre has magnitude 0.5 with the unit-sum window).
 LOG_EPS = 1e-5
 _LN2 = math.log(2.0)
-
-
-def distance_to_reward(d: np.ndarray | float) -> np.ndarray | float:
-    """Map a distance ``d >= 0`` to a reward ``1 / (1 + d)`` in (0, 1]."""
-    return 1.0 / (1.0 + d)
 
 
 def _check_pair(audio: Any, target: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -115,6 +107,14 @@ class Criterion:
     def distance(self, fx: Any, ft: Any) -> np.ndarray:
         """Distances ``>= 0`` between rows of audio and target features, float64."""
         raise NotImplementedError
+
+    def target_side(self, ft: Any) -> Any:
+        """Target features as :meth:`distance` reads them (default: as computed).
+
+        A criterion may precompute target-only terms here (norms, logs), once per
+        target segment instead of every step.
+        """
+        return ft
 
     def rewards(self, fx: Any, ft: Any) -> np.ndarray:
         """Rewards per row, float64 (``1 / (1 + distance)``)."""
@@ -275,13 +275,14 @@ class MultiResolutionSTFT(Criterion):
     def prepare(self, target: np.ndarray) -> Any:
         """Cache the target-side features of one segment (see :meth:`Criterion.prepare`)."""
         n, mags = super().prepare(target)
-        return (n, self._target_side(mags))
+        return (n, self.target_side(mags))
 
     def _log(self, m: np.ndarray) -> np.ndarray:
         y = m + np.float32(self.eps)
         return y.view(np.int32) if self.fast_log else np.log(y)
 
-    def _target_side(self, mags: tuple[np.ndarray, ...]) -> tuple:
+    def target_side(self, mags: tuple[np.ndarray, ...]) -> tuple:
+        """Magnitudes, their logs and norms per resolution (what :meth:`distance` reads)."""
         out: list[np.ndarray] = []
         for m in mags:
             size = m.shape[1] * m.shape[2]
@@ -505,7 +506,7 @@ class PitchDistance(Criterion):
     spectra, in semitones: transposing a sound by ``k`` semitones moves it by
     exactly ``k``, so ``height`` grades how far off a note is (an octave costs 2)
     while ``chroma`` rewards the right pitch class sharply. Spectral distances
-    hardly distinguish bass notes (ARCHITECTURE.md); this one does.
+    hardly distinguish bass notes; this one does.
 
     Args:
         sample_rate: sampling rate in Hz.
@@ -530,7 +531,7 @@ class PitchDistance(Criterion):
         super().__init__(sample_rate)
         self.n_fft, self.hop = int(n_fft), int(hop)
         self.midi_lo, self.midi_hi, self.eps = int(midi_lo), int(midi_hi), float(eps)
-        self._bank = semitone_bank(self.sample_rate, self.n_fft, self.midi_lo, self.midi_hi)
+        self._bank = Filterbank.semitone(self.sample_rate, self.n_fft, self.midi_lo, self.midi_hi)
 
     def params(self) -> dict[str, Any]:
         """Parameters that define this criterion."""
@@ -723,7 +724,7 @@ class StepScorer:
     All target-side work (spectra of every step of every target row) is done at
     construction. Per step, the audio of all rows is analysed together (one FFT
     call per resolution, shared with :class:`~raveforce_mae.features.StepObserver`
-    through :func:`~raveforce_mae.features.analyse`), and each distinct criterion
+    through the one :class:`~raveforce_mae.analysis.Analysis` the task makes per step), and each distinct criterion
     term is evaluated once for all rows that use it.
 
     Args:
@@ -747,9 +748,9 @@ class StepScorer:
         bounds: Sequence[tuple[int, int]],
     ) -> None:
         self.sample_rate = int(sample_rate)
-        rows, self.total = _complete_targets(targets)
+        rows, self.total = complete_targets(targets)
         self.n_rows = len(rows)
-        self.bounds = _check_bounds(bounds, self.total)
+        self.bounds = check_bounds(bounds, self.total)
         self.n_steps = len(self.bounds)
         if isinstance(criteria, (str, Mapping, Criterion)):
             criteria = [criteria] * self.n_rows
@@ -795,9 +796,7 @@ class StepScorer:
             per_group = []
             for term, rows_key, _, _ in self._groups:
                 ft = term.features(an if rows_key is None else an.subset(rows_key))
-                if isinstance(term, MultiResolutionSTFT):
-                    ft = term._target_side(ft)
-                per_group.append(ft)
+                per_group.append(term.target_side(ft))
             self._prepared.append(per_group)
 
     def score(self, step: int, audio: np.ndarray) -> np.ndarray:
@@ -824,7 +823,20 @@ class StepScorer:
             raise ValueError(
                 f"audio must have shape {(self.n_rows, b - a)} for step {step}, got {audio.shape}"
             )
-        an = analyse(audio, self.sample_rate)
+        return self.score_analysis(step, Analysis(audio, self.sample_rate))
+
+    def score_analysis(self, step: int, analysis: Analysis) -> np.ndarray:
+        """Rewards of one step for every row, from that step's analysis (the task's hot path).
+
+        Args:
+            step: step index, ``0 <= step < n_steps``.
+            analysis: of the step's audio, shape ``(k + 1, end - start)``, validated
+                by whoever made it; the observation of the step reads the same object.
+
+        Returns:
+            np.ndarray: shape ``(k + 1,)``, float64; NaN where a row has no target.
+        """
+        an = analysis
         acc = np.zeros(self.n_rows)
         for (term, rows_key, idx, w), ft in zip(self._groups, self._prepared[step], strict=True):
             fx = term.features(an if rows_key is None else an.subset(rows_key))
