@@ -14,7 +14,7 @@ Reproducibility: at fixed points of the run (the first episode boundary at or af
 episode: ``reset(seed=PROBE_SEED)`` and actions drawn from a generator seeded with
 ``PROBE_SEED``. Every probe's rewards, observations and mix audio must be bit-identical
 to the first probe's. For ``--steps 100000`` the first probe is at step 1,000 and the
-last at step 99,000, as issue #8 asks.
+last at step 99,000.
 
 Checks (exit status 1 if one fails, with the reason):
 

@@ -533,6 +533,7 @@ def complete_targets(targets: Any, n_rows: int | None = None) -> tuple[list[np.n
 
 
 def check_bounds(bounds: Sequence[tuple[int, int]], total: int) -> list[tuple[int, int]]:
+    """Validate per-step ``(start, end)`` frame ranges inside ``[0, total]``."""
     out = [(int(a), int(b)) for a, b in bounds]
     if not out:
         raise ValueError("bounds must contain at least one (start, end) step")

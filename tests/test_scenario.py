@@ -9,11 +9,10 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-
-import glicol_wasm
 import pytest
 import soundfile as sf
 
+import glicol_wasm
 import raveforce_mae
 from raveforce_mae.errors import ScenarioError
 from raveforce_mae.params import format_number

@@ -246,6 +246,7 @@ def _apply_overrides(source: Mapping[str, Any], overrides: Mapping[str, Any], pa
 
 
 def build(data: dict[str, Any], path: Path | None, *, strict_patterns: bool) -> Scenario:
+    """Validate a scenario table and build the :class:`Scenario`, targets included."""
     ctx = Ctx(path)
     base_dir = (path.parent if path.is_file() or path.suffix == ".toml" else path) if path else Path.cwd()
     source = copy.copy(data)

@@ -129,6 +129,7 @@ def _pattern(ctx: Ctx, v: Any, key: str, track: str, n: int, strict: bool) -> li
 def reference_performance(
     ctx: Ctx, sc: Stage, raw_refs: Mapping[str, Any], strict: bool
 ) -> tuple[tuple[Mapping[str, Mapping[str, float]], ...], tuple[Mapping[str, np.ndarray], ...]]:
+    """The reference values and normalised actions of every step, from ``[tracks.<name>.reference]``."""
     n = sc.n_steps
     per_step_actions: list[dict[str, np.ndarray]] = [{} for _ in range(n)]
     per_step_values: list[dict[str, Mapping[str, float]]] = [{} for _ in range(n)]
@@ -195,6 +196,7 @@ def reference_performance(
 def render_targets(
     ctx: Ctx, sc: Stage, reference: Sequence[Mapping[str, Mapping[str, float]]], per_track: bool
 ) -> Targets:
+    """Render the reference performance into the target stems and mix."""
     try:
         stems, mix = render_values(sc, reference)
     except EngineError as e:
@@ -222,6 +224,7 @@ def render_targets(
 def read_audio(
     ctx: Ctx, file: Path, key: str, *, mono: bool = True, track: str | None = None
 ) -> tuple[np.ndarray, int]:
+    """Read a WAV or FLAC file, refusing missing, empty or non-finite audio."""
     import soundfile as sf
 
     if file.suffix.lower() not in _AUDIO_EXT:
@@ -249,6 +252,7 @@ def read_audio(
 def target_audio(
     ctx: Ctx, v: Any, key: str, base: Path, sr: int, total: int, track: str | None
 ) -> tuple[np.ndarray, str]:
+    """One target: read, averaged to mono, resampled and fitted to the episode length."""
     import librosa
 
     if isinstance(v, (str, os.PathLike)):
@@ -283,6 +287,7 @@ def target_audio(
 
 
 def audio_targets(ctx: Ctx, sc: Stage, raw: Mapping[str, Any], base: Path, per_track: bool) -> Targets:
+    """Targets from audio files or arrays: ``[targets]`` mix and stems."""
     stems: dict[str, np.ndarray | None] = {}
     files = {}
     for t in sc.tracks:
@@ -317,6 +322,7 @@ def audio_targets(ctx: Ctx, sc: Stage, raw: Mapping[str, Any], base: Path, per_t
 
 
 def load_samples(ctx: Ctx, raw: Any, base: Path) -> dict[str, tuple[np.ndarray, int]]:
+    """The ``[samples]`` table: sample name -> (audio (channels, n) float32, rate)."""
     table = ctx.table(raw, "samples", list(raw or {}) if isinstance(raw, Mapping) else [])
     out = {}
     for name, v in table.items():

@@ -36,6 +36,7 @@ class Ctx:
         self.where = str(path) if path is not None else "<scenario dict>"
 
     def error(self, key: str, expected: str, got: Any = ..., track: str | None = None) -> ScenarioError:
+        """A ScenarioError naming the file, the track and the key, and what was expected."""
         msg = f"{self.where}: "
         if track is not None:
             msg += f"track {track!r}, "
@@ -49,6 +50,7 @@ class Ctx:
         return err
 
     def table(self, data: Any, key: str, allowed: Sequence[str], track: str | None = None) -> dict:
+        """Check that ``data`` is a table with known keys only; returns it as a dict."""
         if data is None:
             return {}
         if not isinstance(data, Mapping):
@@ -65,6 +67,7 @@ class Ctx:
 
 
 def is_number(v: Any) -> bool:
+    """Whether ``v`` is a real number (not a bool)."""
     return not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating))
 
 
@@ -79,6 +82,7 @@ def number(
     integer: bool = False,
     what: str = "a number",
 ) -> float:
+    """Check a finite number, optionally whole and within ``[lo, hi]``."""
     try:
         ok = is_number(v) and math.isfinite(float(v)) and (not integer or float(v).is_integer())
     except OverflowError:  # an integer beyond the float range (TOML integers are unbounded here)
@@ -92,6 +96,7 @@ def number(
 
 
 def parse(ctx: Ctx, text: str, key: str, track: str | None = None) -> Template:
+    """Parse a chain template, naming the key on error."""
     try:
         return parse_template(text)
     except PatchError as e:
@@ -99,6 +104,7 @@ def parse(ctx: Ctx, text: str, key: str, track: str | None = None) -> Template:
 
 
 def constants_table(ctx: Ctx, raw: Any, builtins: dict[str, float]) -> dict[str, float]:
+    """The ``[constants]`` table evaluated (expressions in dependency order), built-ins included."""
     table = ctx.table(raw, "constants", list(raw or {}) if isinstance(raw, Mapping) else [])
     out = dict(builtins)
     pending: dict[str, tuple[Callable[[Mapping[str, float]], float], tuple[str, ...]]] = {}
@@ -153,6 +159,7 @@ def _check_criterion_cached(spec: str, sr: int) -> str | None:
 
 
 def criterion(ctx: Ctx, spec: Any, key: str, sr: int, track: str | None = None) -> Any:
+    """Check a reward criterion spec (string or table) by building it once."""
     if isinstance(spec, str):
         if not spec.strip():
             raise ctx.error(key, "a criterion name such as 'mrstft' or 'mrstft+pitch'", spec, track)
@@ -174,6 +181,7 @@ def criterion(ctx: Ctx, spec: Any, key: str, sr: int, track: str | None = None) 
 def param_from_table(
     ctx: Ctx, pname: str, raw: Any, key: str, track: str, constants: Mapping[str, float]
 ) -> Param:
+    """One parameter spec as a :class:`Param`."""
     if isinstance(raw, Param):
         return raw
     if isinstance(raw, str) and raw in ("lin", "exp", "note", "int", "choose", "rel"):
@@ -249,6 +257,7 @@ def track_from_table(
     sr: int,
     roles: dict[str, int],
 ) -> tuple[Track, Any]:
+    """One ``[tracks.<name>]`` table as a :class:`Track` and its raw reference (or ``None``)."""
     base = f"tracks.{tname}"
     if not isinstance(tname, str) or not NAME.fullmatch(tname) or tname == "mix":
         raise ctx.error(base, "a lowercase track name (letters, digits, _), not 'mix'", tname)
