@@ -62,11 +62,11 @@ def peak_rss_bytes() -> int:
 
 
 def wasm_bytes(env) -> list[int]:
-    """Linear-memory size of each engine of the env (uses a private attribute)."""
-    session = env._session
+    """Linear-memory size of each engine of the env."""
+    session = env.task.session
     if session is None:
         return []
-    return [eng.memory_bytes for eng in session._engines]
+    return session.engine_memory()
 
 
 def play_episode(env, seed: int, dims: dict[str, tuple[int, ...]], spread: float = 1.0):

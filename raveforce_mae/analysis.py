@@ -528,7 +528,8 @@ def complete_targets(targets: Any, n_rows: int | None = None) -> tuple[list[np.n
                 "the mix target (last row) is missing and cannot be rebuilt because "
                 "some target stems are missing too"
             )
-        out[-1] = np.sum(np.stack(out[:-1]), axis=0, dtype=np.float32)
+        stems = [r for r in out[:-1] if r is not None]
+        out[-1] = np.asarray(np.sum(np.stack(stems), axis=0, dtype=np.float32))
     return out, lengths.pop()
 
 

@@ -160,7 +160,7 @@ class RenderSession:
         self._last: list[str | None] = [None] * self._k
         self._pos = 0
         self._broken: str | None = None
-        self.history: list[dict[str, dict[str, float]]] = []
+        self.history: list[dict[str, Mapping[str, float]]] = []
 
     @property
     def frames_rendered(self) -> int:
@@ -171,6 +171,10 @@ class RenderSession:
     def memory_bytes(self) -> int:
         """Memory of the session's engines, in bytes (grows as the engines allocate)."""
         return sum(eng.memory_bytes for eng in self._engines)
+
+    def engine_memory(self) -> list[int]:
+        """Linear-memory size of each track's engine, in bytes."""
+        return [eng.memory_bytes for eng in self._engines]
 
     def snapshot(self) -> SessionState:
         """Save the engines' state and the position, to :meth:`restore` it later.

@@ -387,7 +387,8 @@ class Param:
         if kind == "rel":
             return None
         if kind == "lin":
-            lo, half = self.low, (self.high - self.low) * 0.5  # type: ignore[operator]
+            assert self.low is not None and self.high is not None
+            lo, half = self.low, (self.high - self.low) * 0.5
 
             def lin(u: float) -> float:
                 u = -1.0 if u < -1.0 else 1.0 if u > 1.0 else u
@@ -395,7 +396,8 @@ class Param:
 
             return lin
         if kind == "exp":
-            lo, ratio = self.low, self.high / self.low  # type: ignore[operator]
+            assert self.low is not None and self.high is not None
+            lo, ratio = self.low, self.high / self.low
 
             def exp(u: float) -> float:
                 u = -1.0 if u < -1.0 else 1.0 if u > 1.0 else u

@@ -368,7 +368,7 @@ class MelDistance(Criterion):
         p = analysis.mel_power(self.n_fft, self.hop, self.n_mels)
         return np.log(np.sqrt(p) + np.float32(self.eps))
 
-    def features(self, analysis: Analysis) -> np.ndarray:
+    def features(self, analysis: Analysis) -> Any:
         """Features of every row of ``analysis`` (see the class docstring)."""
         return self._log_mel(analysis)
 
@@ -777,9 +777,9 @@ class StepScorer:
             # None: every row (the shared analysis); else the rows' own sub-analysis,
             # so e.g. the 8192-point pitch STFT runs only on the bass row.
             rows_key = None if idx == list(range(self.n_rows)) else tuple(idx)
-            w = np.array(ws)
-            self._weight_sum[idx] += w
-            self._groups.append((term, rows_key, np.array(idx), w))
+            wa = np.array(ws)
+            self._weight_sum[idx] += wa
+            self._groups.append((term, rows_key, np.array(idx), wa))
 
         inv = np.full(self.n_rows, np.nan)
         np.divide(1.0, self._weight_sum, out=inv, where=self.available & (self._weight_sum > 0))

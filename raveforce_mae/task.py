@@ -169,7 +169,7 @@ class Task:
     # -- what was played ----------------------------------------------------------------------
 
     @property
-    def history(self) -> list[dict[str, dict[str, float]]]:
+    def history(self) -> list[dict[str, Mapping[str, float]]]:
         """The values of every step since the last reset (empty before the first)."""
         return self._session.history if self._session is not None else []
 

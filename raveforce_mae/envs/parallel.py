@@ -93,7 +93,7 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
     - v0: initial release.
     """
 
-    metadata = {
+    metadata: dict[str, Any] = {
         "name": f"raveforce_v{ENV_VERSION}",
         "render_modes": ["human", "ansi", "rgb_array"],
         "render_fps": 8,
@@ -446,7 +446,7 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
         return self.task.targets()
 
     @property
-    def history(self) -> list[dict[str, dict[str, float]]]:
+    def history(self) -> list[dict[str, Mapping[str, float]]]:
         """The parameter values of every step since the last reset (empty before it)."""
         return self.task.history
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 import copy
 import os
 
-try:
+import sys
+
+if sys.version_info >= (3, 11):
     import tomllib
-except ModuleNotFoundError:  # Python 3.10: the same parser, as a package
-    import tomli as tomllib  # type: ignore[no-redef]
+else:  # Python 3.10: the same parser, as a package
+    import tomli as tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any

@@ -316,7 +316,7 @@ class Scenario:
         Args:
             values: Track name (or agent name) -> parameter name -> value.
         """
-        used = set()
+        used: set[str] = set()
         for t in self.tracks:
             used.update(t.shared)
         shared = [ln for ln in self.shared_lines if ln.lhs[1:] in used]
