@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import os
-
 import sys
 
 if sys.version_info >= (3, 11):
