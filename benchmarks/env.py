@@ -83,8 +83,7 @@ def breakdown(env, actions) -> dict[str, float]:
         t0 = time.perf_counter()
         values, _ = env._map_actions(acts)
         t1 = time.perf_counter()
-        for tr in sc.tracks:
-            tr.code(values[tr.name])
+        task.session.code(values)  # the session's compiled formatters
         t2 = time.perf_counter()
         audio = task.render(k, values)
         t3 = time.perf_counter()
