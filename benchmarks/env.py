@@ -73,25 +73,24 @@ def breakdown(env, actions) -> dict[str, float]:
     """Mean microseconds per step in each phase, timing the env's own components."""
     sc = env.scenario
     env.reset(seed=0)
-    sess = env._session
+    task = env.task
     t = dict.fromkeys(["action mapping", "code formatting", "engine render", "features", "rewards"], 0.0)
     n = sc.n_steps
     for i, acts in enumerate(actions):
         k = i % n
         if k == 0:
-            sess.reset()
-            env._observer.reset()
+            task.reset()
         t0 = time.perf_counter()
         values, _ = env._map_actions(acts)
         t1 = time.perf_counter()
-        for tr in sc.tracks:
-            tr.code(values[tr.name])
+        task.session.code(values)  # the session's compiled formatters
         t2 = time.perf_counter()
-        audio = sess.step(k, values)
+        audio = task.render(k, values)
         t3 = time.perf_counter()
-        env._observer.observe(k, audio)
+        analysis = task.analyse(audio)
+        task.observe(k, analysis)
         t4 = time.perf_counter()
-        env._scorer.score(k, audio)
+        task.reward(k, analysis)
         t5 = time.perf_counter()
         t["action mapping"] += t1 - t0
         t["code formatting"] += t2 - t1

@@ -7,8 +7,9 @@ Run from the repository root::
 
 Prints, for every criterion, the cost of scoring one 0.125 s step (5,512 frames at
 44.1 kHz) and 4 s of mono audio against a target prepared once; then the cost of
-one ensemble step of the environment's hot path (``StepScorer.score`` plus
-``StepObserver.observe`` on 3 stems and their mix); then the engine's render time
+one ensemble step of the environment's hot path (one ``Analysis`` read by
+``StepScorer.score_analysis`` and ``StepObserver.observe_analysis``, as the task does, on
+3 stems and their mix); then the engine's render time
 for the same audio (``glicol_wasm``; "engine unavailable" if it cannot be
 imported). Times are medians over repeats (min in brackets), from
 ``time.perf_counter``. This is a measurement script, not a test.
@@ -29,6 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from raveforce_mae.analysis import Analysis  # noqa: E402
 from raveforce_mae.features import StepObserver  # noqa: E402
 from raveforce_mae.rewards import StepScorer, make_criterion  # noqa: E402
 
@@ -177,12 +179,10 @@ def main() -> None:
         buf = audio.copy()
 
         def step(scorer=scorer, observer=observer, buf=buf) -> None:
-            # Nudge one sample so the analysis memo cannot carry over between
-            # calls: every call pays for a fresh step, as in an episode.
-            buf[0, 0] = -buf[0, 0]
-            buf[3, 0] = buf[0, 0] + buf[1, 0] + buf[2, 0]
-            scorer.score(5, buf)
-            observer.observe(5, buf)
+            # As the task does: one analysis of the step, read by the reward and the observation.
+            an = Analysis(buf, SR, mix_is_sum=True)
+            scorer.score_analysis(5, an)
+            observer.observe_analysis(5, an)
 
         results[label] = timeit(step, repeats * 2, min_time=1.0)
         t_score = timeit(

@@ -14,7 +14,7 @@ Reproducibility: at fixed points of the run (the first episode boundary at or af
 episode: ``reset(seed=PROBE_SEED)`` and actions drawn from a generator seeded with
 ``PROBE_SEED``. Every probe's rewards, observations and mix audio must be bit-identical
 to the first probe's. For ``--steps 100000`` the first probe is at step 1,000 and the
-last at step 99,000, as issue #8 asks.
+last at step 99,000.
 
 Checks (exit status 1 if one fails, with the reason):
 
@@ -62,11 +62,11 @@ def peak_rss_bytes() -> int:
 
 
 def wasm_bytes(env) -> list[int]:
-    """Linear-memory size of each engine of the env (uses a private attribute)."""
-    session = env._session
+    """Linear-memory size of each engine of the env."""
+    session = env.task.session
     if session is None:
         return []
-    return [eng.memory_bytes for eng in session._engines]
+    return session.engine_memory()
 
 
 def play_episode(env, seed: int, dims: dict[str, tuple[int, ...]], spread: float = 1.0):

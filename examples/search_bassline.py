@@ -8,7 +8,7 @@ and compares the note and cutoff chosen at every step with the reference bass li
 Target: at least 14 of 16 notes. ``--criterion mrstft`` searches with a spectral
 criterion only: on this target, rendered by the same synth, an exact match exists and
 MR-STFT finds it too; the pitch-aware term matters for recorded targets, where no
-candidate matches exactly (ARCHITECTURE.md: 0 of 16 notes by MR-STFT on a sampled bass).
+candidate matches exactly and MR-STFT alone picks wrong notes.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ def random_search(iterations: int, seed: int) -> dict[str, np.ndarray]:
     default = make_criterion(sc.criteria[track.name], sc.sample_rate)
     mse = make_criterion("mse", sc.sample_rate)
     pd, pm = default.prepare(target), mse.prepare(target)
-    renderer = baselines._Renderer(sc, [0])  # the env's rendering, without observations
+    renderer = baselines.StepRenderer(sc, [0])  # the env's rendering, without observations
     rng = np.random.default_rng(seed)
     rows = []
     for _ in range(iterations):
@@ -126,7 +126,7 @@ def main() -> None:
             v = sc.tracks[0].values(r.actions[0]["kick_0"])
             ea = abs(v["attack"] - ref["attack"]) / ref["attack"]
             ef = abs(v["freq"] - ref["freq"]) / ref["freq"]
-            renderer = baselines._Renderer(sc0, [0])
+            renderer = baselines.StepRenderer(sc0, [0])
             audio = renderer.render([], 0, {"kick_0": r.actions[0]["kick_0"]})[0]
             rd = default_eval(audio, target)
             errs.append((ea, ef, rd))

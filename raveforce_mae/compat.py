@@ -23,28 +23,38 @@ the negative waveform MSE of that padded audio against the target. Other criteri
 
 Fixed from the original: episodes end (``terminated`` after ``total_step`` steps),
 nothing is printed, nothing is downloaded, and step boundaries are exact frames.
+
+Under the hood the arguments become a one-track scenario (the code as the track's
+``code``, one parameter per hole, the target as its mix) played by the Gymnasium
+environment, so ``make()`` has the environments' checks: the code is tried in the
+engine when the environment is made, a step shorter than one frame or a sample rate
+outside 8000..192000 Hz is refused, and runaway audio raises
+:class:`~raveforce_mae.EngineError`.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-import glicol_wasm
-
-from .errors import ParameterError, PatchError
-from .params import format_number
+from .defaults import DEFAULT_SAMPLE_RATE, DEFAULT_SEED
+from .envs.gym_env import RaveforceGymEnv
+from .errors import ParameterError, PatchError, ScenarioError
+from .params import Param
+from .rewards import make_criterion
+from .scenario import Scenario, scenario_from_dict
 
 __all__ = ["RaveforceCompatEnv", "make"]
 
 
-def _load_target(target: Any, sample_rate: int) -> np.ndarray:
+def _load_target(target: Any, sample_rate: int) -> Any:
+    """A file is read (mono, resampled) with librosa, as RaveForce did; arrays go to the scenario as they are."""
     if isinstance(target, (str, os.PathLike)):
         import librosa
 
@@ -54,54 +64,91 @@ def _load_target(target: Any, sample_rate: int) -> np.ndarray:
             raise ParameterError(f"target: cannot read audio file {os.fspath(target)!r}: {e}") from e
         return y.astype(np.float32)
     y = np.asarray(target, dtype=np.float32)
-    if y.ndim == 2:  # channels averaged to mono, as librosa.load does for files
-        y = y.mean(axis=0 if y.shape[0] <= 8 else 1, dtype=np.float32)
-    if y.ndim != 1 or y.size == 0:
+    if y.ndim not in (1, 2) or y.size == 0:
         raise ParameterError(f"target must be a non-empty 1-D array or a path, got shape {np.shape(target)}")
     if not np.isfinite(y).all():
         raise ParameterError("target contains NaN or inf")
     return y
 
 
-class _Spec:
-    __slots__ = ("kind", "low", "high", "choices", "ref", "fn")
-
-    def __init__(self, i: int, spec: Sequence[Any]) -> None:
+def _params(action_space: Sequence[Sequence[Any]]) -> list[Param]:
+    """RaveForce's action specs as parameters ``p0, p1, ...`` (one per hole, in order)."""
+    out: list[Param] = []
+    for i, spec in enumerate(action_space):
         if not isinstance(spec, (list, tuple)) or not spec:
             raise ParameterError(f"action_space[{i}] must be a list like ['lin', low, high], got {spec!r}")
-        self.kind = spec[0]
-        self.low = self.high = None
-        self.choices: tuple[float, ...] = ()
-        self.ref = -1
-        self.fn: Callable[[float], float] | None = None
-        if self.kind in ("lin", "exp"):
-            if len(spec) != 3:
+        kind = spec[0]
+        try:
+            if kind in ("lin", "exp"):
+                if len(spec) != 3:
+                    raise ParameterError(f"action_space[{i}]: {kind!r} takes [kind, low, high], got {spec!r}")
+                out.append(Param(f"p{i}", kind, low=float(spec[1]), high=float(spec[2])))
+            elif kind == "choose":
+                if len(spec) != 2 or not len(spec[1]):
+                    raise ParameterError(
+                        f"action_space[{i}]: 'choose' takes ['choose', [v1, v2, ...]], got {spec!r}"
+                    )
+                out.append(Param(f"p{i}", "choose", choices=tuple(float(v) for v in spec[1])))
+            elif kind == "rel":
+                if len(spec) != 3 or not callable(spec[2]) or not isinstance(spec[1], int):
+                    raise ParameterError(
+                        f"action_space[{i}]: 'rel' takes ['rel', index, function], got {spec!r}"
+                    )
+                j = spec[1]
+                if not (0 <= j < len(action_space) and action_space[j][0] != "rel"):
+                    raise ParameterError(f"action_space[{i}]: 'rel' index {j} must name a non-rel hole")
+                out.append(Param(f"p{i}", "rel", expr=spec[2], depends=(f"p{j}",)))
+            else:
                 raise ParameterError(
-                    f"action_space[{i}]: {self.kind!r} takes [kind, low, high], got {spec!r}"
+                    f"action_space[{i}]: unknown kind {kind!r}; expected 'lin', 'exp', 'rel' or 'choose'"
                 )
-            self.low, self.high = float(spec[1]), float(spec[2])
-            if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low < self.high):
-                raise ParameterError(f"action_space[{i}]: need finite low < high, got {spec!r}")
-            if self.kind == "exp" and self.low <= 0:
-                raise ParameterError(f"action_space[{i}]: 'exp' needs low > 0, got {spec!r}")
-        elif self.kind == "choose":
-            if len(spec) != 2 or not len(spec[1]):
-                raise ParameterError(
-                    f"action_space[{i}]: 'choose' takes ['choose', [v1, v2, ...]], got {spec!r}"
-                )
-            self.choices = tuple(float(v) for v in spec[1])
-        elif self.kind == "rel":
-            if len(spec) != 3 or not callable(spec[2]) or not isinstance(spec[1], int):
-                raise ParameterError(f"action_space[{i}]: 'rel' takes ['rel', index, function], got {spec!r}")
-            self.ref, self.fn = spec[1], spec[2]
-        else:
-            raise ParameterError(
-                f"action_space[{i}]: unknown kind {self.kind!r}; expected 'lin', 'exp', 'rel' or 'choose'"
-            )
+        except ScenarioError as e:
+            raise ParameterError(f"action_space[{i}]: {e}") from None
+    return out
 
 
-class RaveforceCompatEnv(gymnasium.Env[np.ndarray, np.ndarray]):
-    """RaveForce's environment (see the module docs). Create it with :func:`make`."""
+def compat_scenario(
+    code: str,
+    target: Any,
+    total_step: int,
+    step_len: float,
+    criteria: str,
+    action_space: Sequence[Sequence[Any]],
+    sample_rate: int,
+) -> Scenario:
+    """The one-track scenario behind :func:`make` (see the module docs)."""
+    params = _params(action_space)
+    holes = code.count("{}")
+    if holes != len(params):
+        raise ParameterError(
+            f"code has {holes} '{{}}' holes but action_space has {len(params)} specs; "
+            "they must match one to one"
+        )
+    return scenario_from_dict(
+        {
+            "name": "raveforce",
+            "seed": DEFAULT_SEED,
+            "timing": {
+                "sample_rate": sample_rate,
+                "steps": total_step,
+                "step_seconds": step_len,
+                "end": "terminate",
+            },
+            "tracks": {"patch": {"code": code, "params": params}},
+            "targets": {"mix": (target, sample_rate)},
+            "reward": {"criterion": "mse" if criteria == "raw" else criteria},
+            "observation": {"kind": "waveform"},
+        }
+    )
+
+
+class RaveforceCompatEnv(gymnasium.Wrapper):
+    """RaveForce's environment (see the module docs). Create it with :func:`make`.
+
+    A wrapper of :class:`~raveforce_mae.RaveforceGymEnv` that takes actions in the
+    parameters' own units and pays RaveForce's reward (the criterion over the whole
+    audio so far, zero-padded, against the whole target).
+    """
 
     metadata = {"render_modes": [], "render_fps": 8}
 
@@ -117,110 +164,75 @@ class RaveforceCompatEnv(gymnasium.Env[np.ndarray, np.ndarray]):
     ) -> None:
         if not isinstance(code, str) or not code.strip():
             raise PatchError("code must be a non-empty Glicol patch with {} holes")
-        if not isinstance(total_step, int) or total_step < 1:
+        if isinstance(total_step, bool) or not isinstance(total_step, int) or total_step < 1:
             raise ParameterError(f"total_step must be a positive int, got {total_step!r}")
         if not (isinstance(step_len, (int, float)) and step_len > 0 and math.isfinite(step_len)):
             raise ParameterError(f"step_len must be a positive number of seconds, got {step_len!r}")
-        self.sample_rate = int(sample_rate or 44100)
+        sr = DEFAULT_SAMPLE_RATE if sample_rate is None else sample_rate
+        self.sample_rate = sr
         self.code = code
         self.total_step = total_step
         self.step_len = float(step_len)
         self.criteria = criteria
-        self.specs = [_Spec(i, s) for i, s in enumerate(action_space)]
-        holes = code.count("{}")
-        if holes != len(self.specs):
-            raise ParameterError(
-                f"code has {holes} '{{}}' holes but action_space has {len(self.specs)} specs; "
-                "they must match one to one"
-            )
-        for i, s in enumerate(self.specs):
-            if s.kind == "rel" and not (0 <= s.ref < len(self.specs) and self.specs[s.ref].kind != "rel"):
-                raise ParameterError(f"action_space[{i}]: 'rel' index {s.ref} must name a non-rel hole")
-        self.target = _load_target(target, self.sample_rate)
-        self._free = [i for i, s in enumerate(self.specs) if s.kind != "rel"]
-        lows, highs = [], []
-        for i in self._free:
-            s = self.specs[i]
-            if s.kind == "choose":
-                lows.append(0.0)
-                highs.append(float(len(s.choices) - 1))
-            else:
-                lows.append(s.low)
-                highs.append(s.high)
+        y = _load_target(target, int(sr) if isinstance(sr, (int, float)) and sr > 0 else DEFAULT_SAMPLE_RATE)
+        sc = compat_scenario(code, y, total_step, float(step_len), criteria, action_space, sr)
+        super().__init__(RaveforceGymEnv(sc, on_engine_error="raise"))
+        self.scenario = sc
+        track = sc.tracks[0]
+        self.target = sc.targets.mix
+        n = len(self.target)
+        self._crit = make_criterion("mse" if criteria == "raw" else criteria, sc.sample_rate)
+        self._prepared = self._crit.prepare(self.target)
+        self._n_holes = len(action_space)
+        self._order = [int(p.name[1:]) for p in track.free]
+        frees = track.free
+        lows = [0.0 if p.kind == "choose" else p.low for p in frees]
+        highs = [float(len(p.choices) - 1) if p.kind == "choose" else p.high for p in frees]
         self.action_space = spaces.Box(
             np.array(lows, np.float32), np.array(highs, np.float32), dtype=np.float32
         )
-        peak = max(1.0, float(np.abs(self.target).max()) * 4)
-        self.observation_space = spaces.Box(-peak, peak, (len(self.target),), np.float32)
-        self._bounds = [round(i * self.step_len * self.sample_rate) for i in range(total_step + 1)]
-        if criteria == "raw":
-            self._crit = None
-        else:
-            from .rewards import make_criterion
-
-            self._crit = make_criterion(criteria, self.sample_rate)
-        self._engine: glicol_wasm.Engine | None = None
+        self.observation_space = spaces.Box(-np.inf, np.inf, (n,), np.float32)
         self._t = 0
 
-    def _values(self, action: Any) -> list[float]:
+    def _unit(self, action: Any) -> np.ndarray:
         a = np.asarray(action, dtype=np.float64).ravel()
-        if a.shape[0] == len(self.specs) and len(self._free) != len(self.specs):
-            a = a[self._free]  # RaveForce-style full list: rel slots are recomputed
-        if a.shape[0] != len(self._free):
+        if a.shape[0] == self._n_holes and len(self._order) != self._n_holes:
+            a = a[sorted(self._order)]  # RaveForce-style full list: rel slots are recomputed
+        if a.shape[0] != len(self._order):
             raise ParameterError(
-                f"action must have {len(self._free)} values (one per non-rel hole) or "
-                f"{len(self.specs)} (one per hole), got {a.shape[0]}"
+                f"action must have {len(self._order)} values (one per non-rel hole) or "
+                f"{self._n_holes} (one per hole), got {a.shape[0]}"
             )
         if not np.isfinite(a).all():
-            j = self._free[int(np.argmax(~np.isfinite(a)))]
+            j = sorted(self._order)[int(np.argmax(~np.isfinite(a)))]
             raise ParameterError(f"action has a non-finite value for hole {j}")
-        vals: list[float] = [0.0] * len(self.specs)
-        for v, i in zip(a, self._free, strict=True):
-            s = self.specs[i]
-            if s.kind == "choose":
-                vals[i] = s.choices[int(np.clip(round(v), 0, len(s.choices) - 1))]
+        u = np.empty(len(a), np.float32)
+        for i, p in enumerate(self.scenario.tracks[0].free):
+            if p.kind == "choose":
+                idx = int(np.clip(round(a[i]), 0, len(p.choices) - 1))
+                u[i] = -1.0 + (2 * idx + 1) / len(p.choices)
             else:
-                vals[i] = float(np.clip(v, s.low, s.high))
-        for i, s in enumerate(self.specs):
-            if s.kind == "rel":
-                vals[i] = float(s.fn(vals[s.ref]))
-        return vals
+                u[i] = np.clip(p.to_unit(float(np.clip(a[i], p.low, p.high))), -1.0, 1.0)
+        return u
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         """Start again from silence; returns (zeros like the target, info)."""
-        super().reset(seed=seed)
-        self._engine = glicol_wasm.Engine(self.sample_rate)
-        self._audio = np.zeros(len(self.target), np.float32)
-        self._rendered = 0
+        obs, _ = self.env.reset(seed=seed, options=options)
         self._t = 0
-        return self._audio.copy(), {}
+        return np.array(obs), {}
 
     def step(self, action: Any):
         """Fill the holes with ``action``, render ``step_len`` seconds, score against the target."""
-        if self._engine is None:
-            raise RuntimeError("step() called before reset()")
         if self._t >= self.total_step:
             raise RuntimeError("step() called after the episode ended; call reset()")
-        vals = self._values(action)
-        code = self.code.format(*(format_number(v) for v in vals))
-        n = self._bounds[self._t + 1] - self._bounds[self._t]
-        self._engine.set_code(code)
-        try:
-            y = self._engine.render(n)[0]
-        except glicol_wasm.GlicolError as e:
-            raise PatchError(f"the engine rejected the code for values {vals}: {e}") from e
-        start = self._rendered
-        stop = min(start + n, len(self._audio))
-        self._audio[start:stop] = y[: stop - start]
-        self._rendered += n
+        obs, _, terminated, truncated, info = self.env.step(self._unit(action))
         self._t += 1
-        obs = self._audio.copy()
-        if self._crit is None:
-            reward = -float(np.square(obs - self.target).mean(axis=0))
-        else:
-            reward = float(self._crit(obs, self.target))
-        terminated = self._t >= self.total_step
-        return obs, reward, terminated, False, {"code": code, "values": vals}
+        obs = np.array(obs)
+        reward = float(self._crit.score(obs, self._prepared))
+        values = info["values"]["patch"]
+        vals = [values[f"p{i}"] for i in range(self._n_holes)]
+        code = self.scenario.tracks[0].code(values)
+        return obs, reward, terminated, truncated, {"code": code, "values": vals}
 
 
 def make(
@@ -235,15 +247,16 @@ def make(
     """Create a RaveForce-style environment (see the module docs).
 
     Args:
-        code: Glicol code with one ``{}`` hole per action spec.
-        target: Target audio: a mono numpy array at ``sample_rate``, or a file path
-            (loaded and resampled with librosa).
+        code: Glicol code with one ``{}`` hole per action spec and one audible line.
+        target: Target audio: a mono numpy array at ``sample_rate`` (a 2-D array is
+            averaged to mono), or a file path (loaded and resampled with librosa).
+            It is padded or trimmed (with a warning) to ``total_step * step_len``.
         total_step: Steps per episode.
         step_len: Seconds per step.
         criteria: ``"raw"`` (RaveForce's negative waveform MSE) or a criterion name
             from :mod:`raveforce_mae.rewards`.
         action_space: Specs ``["lin", lo, hi]``, ``["exp", lo, hi]``,
             ``["rel", i, fn]`` or ``["choose", [values]]``, one per hole.
-        sample_rate: Engine sample rate (default 44100).
+        sample_rate: Engine sample rate (default 44100; 8000..192000).
     """
     return RaveforceCompatEnv(code, target, total_step, step_len, criteria, action_space, sample_rate)

@@ -1,27 +1,41 @@
 """Rendering a scenario step by step: one Glicol engine per track, the mix by sum.
 
-:class:`RenderSession` is the per-step hot path of every environment. Each track has its
-own engine, so the stems come for free and the mix is their sum (in track order). For
-chains that do not reference each other this equals rendering the merged patch in one
-engine, up to the order in which Glicol sums its output chains (GLICOL.md section 4).
+:class:`RenderSession` is the one rendering path of the package: the environments
+(through the task), the search baselines and the scenario loader (reference targets)
+all play through it. Each track has its own engine, so the stems come for free and
+the mix is their sum (in track order). For chains that do not reference each other
+this equals rendering the merged patch in one engine, up to the order in which
+Glicol sums its output chains. :func:`new_engine` is the one place an engine is made.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 import glicol_wasm
 from glicol_wasm import GlicolError
 
+from .defaults import DEFAULT_BPM, DEFAULT_SAMPLE_RATE, DEFAULT_SEED
 from .errors import EngineError
+from .params import format_number
+from .patch import compile_lines
 
 if TYPE_CHECKING:
-    from .scenario import Scenario
+    from .scenario.model import Track
 
-__all__ = ["MAX_AMPLITUDE", "RenderSession", "render_values"]
+__all__ = [
+    "MAX_AMPLITUDE",
+    "Playable",
+    "RenderSession",
+    "SessionState",
+    "code_formatter",
+    "new_engine",
+    "render_values",
+]
 
 MAX_AMPLITUDE = 1e6
 """Largest absolute sample value a stem may reach (+120 dB over full scale).
@@ -31,6 +45,74 @@ with the cutoff near Nyquist, for one): their output grows without bound and onl
 becomes ``inf`` seconds later, after features computed from it have already overflowed
 to NaN. No musical patch comes near this level, so reaching it is reported as an engine
 failure, naming the track and values, as NaN/inf output is."""
+
+
+def new_engine(
+    sample_rate: int = DEFAULT_SAMPLE_RATE,
+    bpm: float = DEFAULT_BPM,
+    seed: int = DEFAULT_SEED,
+    samples: Mapping[str, tuple[np.ndarray, int]] | None = None,
+) -> glicol_wasm.Engine:
+    """A fresh Glicol engine with the given settings and samples loaded (the one engine factory)."""
+    eng = glicol_wasm.Engine(sample_rate, bpm=bpm, seed=seed)
+    for name, (audio, rate) in (samples or {}).items():
+        eng.load_sample(name, audio, rate)
+    return eng
+
+
+class Playable(Protocol):
+    """What a session needs to know to play: a :class:`~raveforce_mae.scenario.Scenario` has it."""
+
+    @property
+    def sample_rate(self) -> int: ...  # noqa: D102
+    @property
+    def bpm(self) -> float: ...  # noqa: D102
+    @property
+    def seed(self) -> int: ...  # noqa: D102
+    @property
+    def samples(self) -> Mapping[str, tuple[np.ndarray, int]]: ...  # noqa: D102
+    @property
+    def tracks(self) -> tuple[Track, ...]: ...  # noqa: D102
+    @property
+    def bounds(self) -> tuple[tuple[int, int], ...]: ...  # noqa: D102
+    @property
+    def total_frames(self) -> int: ...  # noqa: D102
+    @property
+    def n_steps(self) -> int: ...  # noqa: D102
+
+
+def code_formatter(track: Track) -> Callable[[Mapping[str, float]], str]:
+    """A fast ``values -> code`` function for one track (:meth:`Track.code`, compiled once)."""
+    fmt, names = compile_lines(track.shared_lines + track.own_lines)
+
+    def slow(values: Mapping[str, float]) -> str:
+        if any(n not in values for n in names):
+            values = track.resolve(values)
+        return fmt.format(*[format_number(values[n]) for n in names])
+
+    def code(values: Mapping[str, float]) -> str:
+        # Fast path: "%.6g" is Glicol-safe unless it has an exponent, nan/inf or "-0";
+        # those rare numbers take format_number's slow path.
+        try:
+            strs = [f"{values[n]:.6g}" for n in names]
+        except KeyError:
+            return slow(values)
+        probe = " ".join(strs) + " "
+        if "e" in probe or "n" in probe or "-0 " in probe:
+            return slow(values)
+        return fmt.format(*strs)
+
+    return code
+
+
+@dataclass(frozen=True)
+class SessionState:
+    """A saved session (see :meth:`RenderSession.snapshot`)."""
+
+    engines: tuple[Any, ...]
+    last: tuple[str | None, ...]
+    pos: int
+    steps: int
 
 
 class RenderSession:
@@ -43,6 +125,9 @@ class RenderSession:
 
     Args:
         scenario: The scenario to play.
+        tracks: Indices of the tracks to render (default: all). The mix is the sum of
+            these tracks' stems; the others are not rendered (stems never depend on
+            each other), which is what the search baselines use.
 
     Attributes:
         scenario: The scenario.
@@ -50,20 +135,20 @@ class RenderSession:
             parameter name -> value), oldest first.
     """
 
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Playable, tracks: Sequence[int] | None = None) -> None:
         self.scenario = scenario
-        tracks = scenario.tracks
-        self._k = len(tracks)
-        self._names = tuple(t.name for t in tracks)
-        self._formatters = tuple(t.code_formatter() for t in tracks)
+        chosen = scenario.tracks if tracks is None else tuple(scenario.tracks[i] for i in tracks)
+        self._k = len(chosen)
+        self._names = tuple(t.name for t in chosen)
+        self._formatters = tuple(code_formatter(t) for t in chosen)
         self._frames = tuple(b - a for a, b in scenario.bounds)
-        self._engines: list[glicol_wasm.Engine] = []
-        for _ in tracks:
-            eng = glicol_wasm.Engine(scenario.sample_rate, bpm=scenario.bpm, seed=scenario.seed)
-            for name, (audio, rate) in scenario.samples.items():
-                eng.load_sample(name, audio, rate)
-            self._engines.append(eng)
+        self._engines = [
+            new_engine(scenario.sample_rate, scenario.bpm, scenario.seed, scenario.samples) for _ in chosen
+        ]
         self._fresh = True
+        self._cap = max(scenario.total_frames, 1)
+        # Reused across episodes: a warm buffer avoids page faults in the hot path.
+        self._buf = np.zeros((self._k + 1, self._cap), dtype=np.float32)
         self.reset()
 
     def reset(self) -> None:
@@ -73,13 +158,9 @@ class RenderSession:
                 eng.reset()  # a new wasm instance; loaded samples are kept
         self._fresh = False
         self._last: list[str | None] = [None] * self._k
-        if not hasattr(self, "_buf"):
-            # Reused across episodes: a warm buffer avoids page faults in the hot path.
-            self._cap = max(self.scenario.total_frames, 1)
-            self._buf = np.zeros((self._k + 1, self._cap), dtype=np.float32)
         self._pos = 0
         self._broken: str | None = None
-        self.history: list[dict[str, dict[str, float]]] = []
+        self.history: list[dict[str, Mapping[str, float]]] = []
 
     @property
     def frames_rendered(self) -> int:
@@ -87,9 +168,53 @@ class RenderSession:
         return self._pos
 
     @property
-    def steps_rendered(self) -> int:
-        """Steps rendered since the last reset."""
-        return len(self.history)
+    def memory_bytes(self) -> int:
+        """Memory of the session's engines, in bytes (grows as the engines allocate)."""
+        return sum(eng.memory_bytes for eng in self._engines)
+
+    def engine_memory(self) -> list[int]:
+        """Linear-memory size of each track's engine, in bytes."""
+        return [eng.memory_bytes for eng in self._engines]
+
+    def snapshot(self) -> SessionState:
+        """Save the engines' state and the position, to :meth:`restore` it later.
+
+        Restoring and rendering the same step again gives bit-identical audio, so a
+        search can try many candidates for one step at the cost of one step each.
+        The history is not saved: after :meth:`restore` it is cut back to the saved
+        length.
+        """
+        if self._broken:
+            raise RuntimeError(f"the render session failed earlier ({self._broken}); call reset() first")
+        return SessionState(
+            tuple(eng.snapshot() for eng in self._engines), tuple(self._last), self._pos, len(self.history)
+        )
+
+    def restore(self, state: SessionState) -> None:
+        """Go back to a state saved by :meth:`snapshot` of this session.
+
+        Raises:
+            ValueError: if the state was saved by another session.
+        """
+        if len(state.engines) != self._k:
+            raise ValueError("this session state was saved by another session")
+        for eng, snap in zip(self._engines, state.engines, strict=True):
+            eng.restore(snap)
+        self._last = list(state.last)
+        self._pos = state.pos
+        self._broken = None
+        del self.history[state.steps :]
+
+    def valid(self, state: SessionState) -> bool:
+        """Whether :meth:`restore` accepts ``state`` (no engine was rebuilt since it was saved)."""
+        return len(state.engines) == self._k and all(
+            s.valid_for(eng) for s, eng in zip(state.engines, self._engines, strict=True)
+        )
+
+    @staticmethod
+    def state_bytes(state: SessionState) -> int:
+        """Bytes of engine memory a saved state holds."""
+        return sum(s.nbytes for s in state.engines)
 
     def step(self, step_index: int, values: Mapping[str, Mapping[str, float]]) -> np.ndarray:
         """Render one step.
@@ -181,13 +306,18 @@ class RenderSession:
         out["mix"] = self._buf[self._k, : self._pos].copy()
         return out
 
+    def rendered(self) -> tuple[np.ndarray, np.ndarray]:
+        """Everything rendered since the last reset: ``(stems, mix)``, copies of shape (k, N) and (N,)."""
+        buf = self._buf[:, : self._pos]
+        return buf[: self._k].copy(), buf[self._k].copy()
+
     def code(self, values: Mapping[str, Mapping[str, float]]) -> dict[str, str]:
         """Each track's standalone code for ``values`` (what the engines are given)."""
         return {name: f(values[name]) for name, f in zip(self._names, self._formatters, strict=False)}
 
 
 def render_values(
-    scenario: Scenario, values_per_step: Sequence[Mapping[str, Mapping[str, float]]]
+    scenario: Playable, values_per_step: Sequence[Mapping[str, Mapping[str, float]]]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Render a whole performance in a fresh session.
 
@@ -207,9 +337,7 @@ def render_values(
     n = scenario.n_steps
     for i, values in enumerate(values_per_step):
         session.step(i % n, values)
-    k = len(scenario.tracks)
-    buf = session._buf[:, : session.frames_rendered]
-    return buf[:k].copy(), buf[k].copy()
+    return session.rendered()
 
 
 class _Blowup(Exception):

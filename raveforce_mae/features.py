@@ -1,42 +1,41 @@
-"""Audio features for raveforce-mae: spectra, log-mel summaries and observations.
+"""Audio features for raveforce-mae: log-mel summaries and the agents' observations.
 
-Everything here is plain numpy (plus scipy's FFT). librosa is used only to build
-mel filterbanks, once per parameter set, so that the per-step hot path never calls
-into librosa.
-
-Conventions:
-    * Audio is mono float32 (or float64) in [-1, 1] nominally. Values outside that
-      range are allowed (a sum of stems can clip) but must be finite.
-    * Spectra are computed with a centred, zero-padded STFT (``center=True`` in
-      librosa's terms, but padded with zeros rather than reflected, so that a
-      segment is compared with its own content only) and a periodic Hann window
-      normalised to unit sum. With that normalisation a full-scale sine of
-      amplitude ``A`` that falls on a bin centre has magnitude ``A / 2``.
-    * Internally batched arrays are laid out ``(rows, frames, bins)``, because the
-      bins are the axis that filterbanks contract. The public single-signal helpers
-      return librosa's ``(bins, frames)`` layout.
-
-The :class:`Analysis` object computes spectra of a batch of rows lazily and caches
-them, so that a reward and an observation computed from the same step audio share
-one FFT per resolution. :func:`analyse` memoises the last analysis per thread.
+The spectral machinery (STFT, filterbanks, the shared per-step :class:`Analysis`)
+lives in :mod:`raveforce_mae.analysis`; its public names are re-exported here.
+:class:`StepObserver` turns one step's :class:`Analysis` into every agent's
+observation.
 """
 
 from __future__ import annotations
 
-import functools
-import threading
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import scipy.fft
 
-try:  # Join the project's exception tree (errors.py needs the engine binding).
-    from raveforce_mae.errors import RaveforceError
-
-    _ERROR_BASES: tuple[type[Exception], ...] = (RaveforceError, ValueError)
-except ImportError:  # pragma: no cover - engine binding or errors module absent
-    _ERROR_BASES = (ValueError,)
+from .analysis import (
+    DB_FLOOR,
+    DB_RANGE,
+    DEFAULT_FFT_SIZES,
+    DEFAULT_HOP_RATIO,
+    EDGE_FADE,
+    OBS_HOP,
+    OBS_N_FFT,
+    OBS_N_MELS,
+    Analysis,
+    Filterbank,
+    NonFiniteAudioError,
+    check_bounds,
+    complete_targets,
+    db_to_unit,
+    dct_matrix,
+    hann_window,
+    mel_filterbank,
+    n_frames,
+    power_to_unit,
+    semitone_filterbank,
+    valid_audio,
+)
 
 __all__ = [
     "DB_FLOOR",
@@ -48,488 +47,18 @@ __all__ = [
     "Filterbank",
     "NonFiniteAudioError",
     "StepObserver",
-    "analyse",
     "db_to_unit",
     "dct_matrix",
     "hann_window",
     "log_mel",
     "log_mel_summary",
-    "mel_bank",
     "mel_filterbank",
     "n_frames",
     "power_to_unit",
-    "semitone_bank",
     "semitone_filterbank",
     "stft_magnitude",
     "valid_audio",
 ]
-
-#: Observation features are dB values mapped linearly by ``db / DB_RANGE + 1`` and
-#: clipped to [-1, 1]: 0 dB (a full-scale tone) is 1, -60 dB is 0, -120 dB and
-#: below (silence) is -1.
-DB_RANGE = 60.0
-#: Power floor added before taking dB (-120 dB), so silence maps to exactly -1.
-DB_FLOOR = 1e-12
-
-#: FFT sizes and hop ratio of the default ``mrstft`` reward. The observation's
-#: STFT is the largest of them, so a step's reward and observation share FFTs.
-DEFAULT_FFT_SIZES = (512, 1024, 2048)
-DEFAULT_HOP_RATIO = 1.0
-OBS_N_FFT = 2048
-OBS_HOP = 2048
-OBS_N_MELS = 32
-
-
-class NonFiniteAudioError(*_ERROR_BASES):  # type: ignore[misc]
-    """Raised when audio handed to a feature or reward contains NaN or inf."""
-
-
-# --------------------------------------------------------------------------------------
-# Validation
-# --------------------------------------------------------------------------------------
-
-
-def valid_audio(
-    y: Any,
-    name: str = "audio",
-    *,
-    ndim: int | None = 1,
-    min_length: int = 1,
-) -> np.ndarray:
-    """Check that ``y`` is usable audio and return it as a float32 C-contiguous array.
-
-    Args:
-        y: audio samples, array-like of real numbers. Shape ``(n,)`` for
-            ``ndim=1`` or ``(rows, n)`` for ``ndim=2``.
-        name: name of the argument, used in error messages.
-        ndim: required number of dimensions, or ``None`` for 1 or 2.
-        min_length: minimum number of samples along the last axis.
-
-    Returns:
-        np.ndarray: ``y`` as float32, C-contiguous (no copy when it already is).
-
-    Raises:
-        TypeError: if ``y`` is not numeric.
-        ValueError: if the shape is wrong or the signal is too short.
-        NonFiniteAudioError: if ``y`` contains NaN or inf.
-    """
-    arr = np.asarray(y)
-    if arr.dtype.kind not in "fiu":
-        raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
-    if ndim is None:
-        if arr.ndim not in (1, 2):
-            raise ValueError(f"{name} must be 1-D or 2-D, got shape {arr.shape}")
-    elif arr.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-D, got shape {arr.shape}")
-    if arr.shape[-1] < min_length:
-        raise ValueError(f"{name} must have at least {min_length} sample(s), got shape {arr.shape}")
-    arr = np.ascontiguousarray(arr, dtype=np.float32)
-    if not np.isfinite(arr).all():
-        bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
-        raise NonFiniteAudioError(
-            f"{name} contains {bad} non-finite value(s) (NaN or inf); audio must be finite"
-        )
-    return arr
-
-
-# --------------------------------------------------------------------------------------
-# Cached windows and filterbanks (built once per parameter set)
-# --------------------------------------------------------------------------------------
-
-
-def _readonly(a: np.ndarray) -> np.ndarray:
-    a.setflags(write=False)
-    return a
-
-
-@functools.lru_cache(maxsize=32)
-def hann_window(n_fft: int) -> np.ndarray:
-    """Periodic Hann window normalised to unit sum.
-
-    Args:
-        n_fft: window length in samples, > 0.
-
-    Returns:
-        np.ndarray: shape ``(n_fft,)``, float32, read-only, ``sum == 1``.
-    """
-    if n_fft <= 0:
-        raise ValueError(f"n_fft must be > 0, got {n_fft}")
-    w = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)
-    return _readonly((w / w.sum()).astype(np.float32))
-
-
-@functools.lru_cache(maxsize=32)
-def mel_filterbank(
-    sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None
-) -> np.ndarray:
-    """Mel filterbank whose rows sum to one (band value = mean power in the band).
-
-    Slaney mel scale (librosa's default) triangles, each normalised to unit sum so
-    that white noise has a flat mel spectrum and a band value reads as a power
-    density per FFT bin.
-
-    Args:
-        sample_rate: sampling rate in Hz.
-        n_fft: FFT size the filterbank applies to.
-        n_mels: number of mel bands.
-        fmin: lowest frequency in Hz.
-        fmax: highest frequency in Hz (default Nyquist).
-
-    Returns:
-        np.ndarray: shape ``(n_mels, n_fft // 2 + 1)``, float32, read-only.
-    """
-    import warnings
-
-    import librosa  # Lazy: importing librosa costs about a second.
-
-    with warnings.catch_warnings():
-        # Narrow low bands can be empty at small n_fft; they are handled below.
-        warnings.simplefilter("ignore")
-        fb = librosa.filters.mel(
-            sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, norm=None
-        ).astype(np.float64)
-    sums = fb.sum(axis=1, keepdims=True)
-    empty = sums[:, 0] <= 0
-    if empty.any():
-        # An empty band takes the nearest bin to its centre so no feature is dead.
-        centres = librosa.mel_frequencies(n_mels + 2, fmin=fmin, fmax=fmax or sample_rate / 2)
-        freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
-        for i in np.flatnonzero(empty):
-            fb[i, np.argmin(np.abs(freqs - centres[i + 1]))] = 1.0
-        sums = fb.sum(axis=1, keepdims=True)
-    return _readonly((fb / sums).astype(np.float32))
-
-
-@functools.lru_cache(maxsize=16)
-def semitone_filterbank(sample_rate: int, n_fft: int, midi_lo: int = 24, midi_hi: int = 108) -> np.ndarray:
-    """Triangular filterbank with one band per equal-tempered semitone.
-
-    A constant-Q-like front end built on the STFT: FFT bin ``k`` (frequency
-    ``f_k``, MIDI pitch ``m_k``) contributes to semitone ``j`` with weight
-    ``max(0, 1 - |m_k - j| / w_k)``, where ``w_k`` is one semitone or the width of
-    the FFT bin in semitones, whichever is larger (low notes are smeared over
-    several semitones when the FFT cannot resolve them).
-
-    Args:
-        sample_rate: sampling rate in Hz.
-        n_fft: FFT size.
-        midi_lo: lowest band, MIDI note number (24 = C1, 32.7 Hz).
-        midi_hi: highest band, MIDI note number (108 = C8, 4186 Hz).
-
-    Returns:
-        np.ndarray: shape ``(midi_hi - midi_lo + 1, n_fft // 2 + 1)``, float32,
-        read-only; band ``i`` is MIDI note ``midi_lo + i``.
-    """
-    freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
-    fb = np.zeros((midi_hi - midi_lo + 1, freqs.size))
-    f = freqs[1:]
-    m = 69.0 + 12.0 * np.log2(f / 440.0)
-    df = sample_rate / n_fft
-    width = np.maximum(1.0, 12.0 * np.log2((f + df) / f))
-    notes = np.arange(midi_lo, midi_hi + 1)[:, None]
-    fb[:, 1:] = np.maximum(0.0, 1.0 - np.abs(m[None, :] - notes) / width[None, :])
-    return _readonly(fb.astype(np.float32))
-
-
-@functools.lru_cache(maxsize=16)
-def dct_matrix(n_mels: int, n_mfcc: int) -> np.ndarray:
-    """Orthonormal DCT-II matrix (as in ``scipy.fft.dct(norm='ortho')``).
-
-    Returns:
-        np.ndarray: shape ``(n_mels, n_mfcc)``, float32, read-only, so that
-        ``log_mel @ D`` gives the first ``n_mfcc`` cepstral coefficients.
-    """
-    d = scipy.fft.dct(np.eye(n_mels), type=2, norm="ortho", axis=0)[:n_mfcc]
-    return _readonly(np.ascontiguousarray(d.T).astype(np.float32))
-
-
-class Filterbank:
-    """A filterbank applied to the last axis of power spectra, without BLAS threads.
-
-    A dense product is used only while it is small enough for BLAS to run it on
-    one thread; larger ones go through a sparse matrix (filterbanks are mostly
-    zeros). A multithreaded BLAS call on a busy machine can take 10 000 times
-    longer than the work itself, and these products are small.
-
-    Args:
-        weights: ``(n_out, bins)`` filter weights.
-    """
-
-    #: Largest ``rows * bins * n_out`` computed with a dense product.
-    DENSE_LIMIT = 1 << 18
-
-    def __init__(self, weights: np.ndarray) -> None:
-        import scipy.sparse
-
-        self.weights = weights
-        self.n_out, self.bins = weights.shape
-        self._dense_t = _readonly(np.ascontiguousarray(weights.T))
-        self._sparse = scipy.sparse.csr_matrix(weights)
-
-    def __call__(self, power: np.ndarray) -> np.ndarray:
-        """Apply to ``power`` of shape ``(..., bins)``; returns ``(..., n_out)`` float32."""
-        lead = power.shape[:-1]
-        p2 = power.reshape(-1, self.bins)
-        if p2.shape[0] * self.bins * self.n_out <= self.DENSE_LIMIT:
-            out = p2 @ self._dense_t
-        else:
-            out = np.asarray((self._sparse @ p2.T).T, dtype=np.float32)
-        return out.reshape(lead + (self.n_out,))
-
-
-@functools.lru_cache(maxsize=32)
-def mel_bank(sample_rate: int, n_fft: int, n_mels: int) -> Filterbank:
-    """Cached :class:`Filterbank` of :func:`mel_filterbank`."""
-    return Filterbank(mel_filterbank(sample_rate, n_fft, n_mels))
-
-
-@functools.lru_cache(maxsize=16)
-def semitone_bank(sample_rate: int, n_fft: int, midi_lo: int = 24, midi_hi: int = 108) -> Filterbank:
-    """Cached :class:`Filterbank` of :func:`semitone_filterbank`."""
-    return Filterbank(semitone_filterbank(sample_rate, n_fft, midi_lo, midi_hi))
-
-
-#: Samples faded in and out (raised cosine) at both ends of a segment before any
-#: STFT, so that cutting a tone at a step boundary does not add a click whose
-#: spectrum depends on the phase the tone happens to have there.
-EDGE_FADE = 256
-
-
-@functools.lru_cache(maxsize=8)
-def _fade_ramp(m: int) -> np.ndarray:
-    r = 0.5 - 0.5 * np.cos(np.pi * (np.arange(m) + 0.5) / m)
-    return _readonly(r.astype(np.float32))
-
-
-def n_frames(n: int, n_fft: int, hop: int) -> int:
-    """Number of STFT frames for ``n`` samples.
-
-    Frame ``t`` is centred on sample ``t * hop``, and there are just enough frames
-    for the last one to reach the end of the signal:
-    ``1 + ceil(max(0, n - n_fft // 2) / hop)``. For ``hop <= n_fft // 2`` that is at
-    most librosa's ``1 + n // hop`` (``center=True``); for non-overlapping frames it
-    adds the frame librosa would leave out.
-    """
-    return 1 + max(0, -(-(n - n_fft // 2) // hop))
-
-
-try:  # scipy.fft's public wrapper costs ~7 us per call in dispatch; skip it.
-    from scipy.fft._pocketfft.pypocketfft import r2c as _r2c
-except ImportError:  # pragma: no cover - other scipy layouts
-    _r2c = None
-
-
-def _rfft(frames: np.ndarray) -> np.ndarray:
-    """Real FFT over the last axis (complex64 for float32 input)."""
-    if _r2c is not None:
-        return _r2c(frames, (frames.ndim - 1,), True, 0, None, 1)
-    return scipy.fft.rfft(frames, axis=-1, overwrite_x=True)  # pragma: no cover
-
-
-def db_to_unit(db: np.ndarray) -> np.ndarray:
-    """Map dB values to observation units: ``clip(db / DB_RANGE + 1, -1, 1)``."""
-    return np.clip(db * (1.0 / DB_RANGE) + 1.0, -1.0, 1.0)
-
-
-def power_to_unit(power: np.ndarray) -> np.ndarray:
-    """Map power values to observation units in [-1, 1] (see :data:`DB_RANGE`)."""
-    db = 10.0 * np.log10(np.asarray(power, dtype=np.float32) + np.float32(DB_FLOOR))
-    return db_to_unit(db).astype(np.float32, copy=False)
-
-
-# --------------------------------------------------------------------------------------
-# Batched analysis
-# --------------------------------------------------------------------------------------
-
-
-class Analysis:
-    """Lazily computed, cached spectral analysis of a batch of equal-length signals.
-
-    One object serves every criterion and observation that looks at the same
-    audio, so each STFT resolution is computed once. When there are at least two
-    rows and the last row is exactly the sum of the others (the mix of a set of
-    stems), the last row's spectrum is obtained by adding the others' spectra (the
-    STFT is linear), which saves one FFT per resolution.
-
-    Args:
-        audio: shape ``(rows, n)``, finite float32 (validated by the caller, see
-            :func:`valid_audio`). Not copied; do not mutate while in use.
-        sample_rate: sampling rate in Hz.
-        mix_is_sum: whether the last row is the sum of the others; ``None`` checks.
-    """
-
-    def __init__(self, audio: np.ndarray, sample_rate: int, *, mix_is_sum: bool | None = None) -> None:
-        self.audio = audio
-        self.sample_rate = int(sample_rate)
-        self.rows, self.n = audio.shape
-        if mix_is_sum is None:
-            mix_is_sum = self.rows >= 2 and bool(
-                np.array_equal(audio[-1], audio[:-1].sum(axis=0, dtype=np.float32))
-            )
-        self.mix_is_sum = mix_is_sum
-        self._cache: dict[tuple, Any] = {}
-        self._pad_buf: np.ndarray | None = None
-        self._pad = 0
-
-    def subset(self, rows: tuple[int, ...]) -> Analysis:
-        """Cached analysis of some rows only (their own FFTs; no mix shortcut).
-
-        Args:
-            rows: row indices.
-
-        Returns:
-            Analysis: of ``audio[list(rows)]``, cached on this object.
-        """
-        key = ("rows", rows)
-        out = self._cache.get(key)
-        if out is None:
-            sub = np.ascontiguousarray(self.audio[list(rows)])
-            self._cache[key] = out = Analysis(sub, self.sample_rate, mix_is_sum=False)
-        return out
-
-    def _padded(self, left: int, right: int, rows: int) -> tuple[np.ndarray, int]:
-        """Zero-padded copy of the first ``rows`` rows and its left pad.
-
-        One buffer serves every resolution up to 2048 (its pad is at least 2048 on
-        each side); a larger FFT replaces it with a wider one.
-        """
-        buf = self._pad_buf
-        if buf is None or self._pad < max(left, right) or buf.shape[0] < rows:
-            p = max(left, right, 2048)
-            buf = np.zeros((rows, self.n + 2 * p), dtype=np.float32)
-            buf[:, p : p + self.n] = self.audio[:rows]
-            m = min(EDGE_FADE, self.n // 2)
-            if m > 0:
-                ramp = _fade_ramp(m)
-                buf[:, p : p + m] *= ramp
-                buf[:, p + self.n - m : p + self.n] *= ramp[::-1]
-            self._pad_buf, self._pad = buf, p
-        return buf, self._pad
-
-    def spectrum(self, n_fft: int, hop: int) -> np.ndarray:
-        """Complex STFT, shape ``(rows, frames, n_fft // 2 + 1)``, complex64.
-
-        Frame ``t`` is centred on sample ``t * hop`` (zero padding outside the
-        signal); see :func:`n_frames` for the count.
-        """
-        key = ("stft", n_fft, hop)
-        out = self._cache.get(key)
-        if out is None:
-            rows = self.rows - 1 if self.mix_is_sum else self.rows
-            nfr = n_frames(self.n, n_fft, hop)
-            half = n_fft // 2
-            right = (nfr - 1) * hop + (n_fft - half) - self.n
-            buf, pad = self._padded(half, right, rows)
-            # Overlapping frames as a strided view (np.ndarray directly: as_strided
-            # costs ~25 us per call in Python overhead).
-            view = np.ndarray(
-                (rows, nfr, n_fft),
-                dtype=np.float32,
-                buffer=buf,
-                offset=(pad - half) * buf.itemsize,
-                strides=(buf.strides[0], hop * buf.itemsize, buf.itemsize),
-            )
-            spec = _rfft(view * hann_window(n_fft))
-            if self.mix_is_sum:
-                # The STFT is linear: the mix's spectrum is the sum of the stems'.
-                full = np.empty((self.rows,) + spec.shape[1:], dtype=spec.dtype)
-                full[:rows] = spec
-                np.sum(spec, axis=0, out=full[rows])
-                spec = full
-            self._cache[key] = out = spec
-        return out
-
-    def power(self, n_fft: int, hop: int) -> np.ndarray:
-        """Power spectrogram ``|X|^2``, shape ``(rows, frames, bins)``, float32."""
-        key = ("pow", n_fft, hop)
-        out = self._cache.get(key)
-        if out is None:
-            if ("mag", n_fft, hop) in self._cache:
-                m = self._cache[("mag", n_fft, hop)]
-                out = m * m
-            else:
-                s = self.spectrum(n_fft, hop)
-                out = s.real * s.real
-                out += s.imag * s.imag
-            # Squares of tiny magnitudes are subnormal, and a matrix product over
-            # subnormals is ~50x slower; -300 dB is silence for every purpose here.
-            np.maximum(out, np.float32(1e-30), out=out)
-            self._cache[key] = out
-        return out
-
-    def magnitude(self, n_fft: int, hop: int) -> np.ndarray:
-        """Magnitude spectrogram ``|X|``, shape ``(rows, frames, bins)``, float32."""
-        key = ("mag", n_fft, hop)
-        out = self._cache.get(key)
-        if out is None:
-            self._cache[key] = out = np.abs(self.spectrum(n_fft, hop))
-        return out
-
-    def mel_power(self, n_fft: int, hop: int, n_mels: int) -> np.ndarray:
-        """Mel power (band-mean power), shape ``(rows, frames, n_mels)``, float32."""
-        key = ("mel", n_fft, hop, n_mels)
-        out = self._cache.get(key)
-        if out is None:
-            self._cache[key] = out = mel_bank(self.sample_rate, n_fft, n_mels)(self.power(n_fft, hop))
-        return out
-
-    def envelope(self, win: int, hop: int) -> np.ndarray:
-        """RMS envelope over a centred boxcar window, shape ``(rows, frames)``, float64.
-
-        Computed with a cumulative sum of squares, so the cost does not depend on
-        ``win``.
-        """
-        key = ("env", win, hop)
-        out = self._cache.get(key)
-        if out is None:
-            half = win // 2
-            sq = np.zeros((self.rows, self.n + 2 * half + 1), dtype=np.float64)
-            np.square(self.audio, out=sq[:, half + 1 : half + 1 + self.n])
-            np.cumsum(sq, axis=1, out=sq)
-            starts = np.arange(1 + self.n // hop) * hop
-            ms = (sq[:, starts + win] - sq[:, starts]) * (1.0 / win)
-            self._cache[key] = out = np.sqrt(np.maximum(ms, 0.0))
-        return out
-
-
-_memo = threading.local()
-
-
-def _memo_lookup(audio: np.ndarray, sample_rate: int) -> Analysis | None:
-    """The memoised analysis if ``audio`` equals the last analysed audio, else None."""
-    last = getattr(_memo, "last", None)
-    if (
-        last is not None
-        and last[1] == sample_rate
-        and last[0].shape == audio.shape
-        and np.array_equal(last[0], audio)
-    ):
-        return last[2]
-    return None
-
-
-def analyse(audio: np.ndarray, sample_rate: int) -> Analysis:
-    """Return an :class:`Analysis` of ``audio``, reusing the last one if unchanged.
-
-    The reward scorer and the observer both call this with the same step audio, so
-    the second call costs one comparison instead of a set of FFTs. The memo holds a
-    copy of the audio and compares contents, so reusing (and overwriting) one
-    buffer between steps is safe. One entry per thread.
-
-    Args:
-        audio: shape ``(rows, n)``, float32, finite (validated by the caller).
-        sample_rate: sampling rate in Hz.
-
-    Returns:
-        Analysis: cached analysis of ``audio``.
-    """
-    hit = _memo_lookup(audio, sample_rate)
-    if hit is not None:
-        return hit
-    a = np.array(audio, dtype=np.float32, copy=True)
-    an = Analysis(a, sample_rate)
-    _memo.last = (a, sample_rate, an)
-    return an
 
 
 # --------------------------------------------------------------------------------------
@@ -602,60 +131,7 @@ def log_mel_summary(
     """
     y = valid_audio(y, "y")
     mean_power = Analysis(y[None], sample_rate).power(n_fft, hop_length)[0].mean(axis=0)
-    return power_to_unit(mel_bank(sample_rate, n_fft, n_mels)(mean_power))
-
-
-# --------------------------------------------------------------------------------------
-# Observations
-# --------------------------------------------------------------------------------------
-
-
-def _complete_targets(targets: Any, n_rows: int | None = None) -> tuple[list[np.ndarray | None], int]:
-    """Validate a stems-then-mix target list; fill a missing mix with the stem sum.
-
-    Returns:
-        The rows (1-D float32 or None) and the common length.
-
-    Raises:
-        ValueError: on inconsistent lengths, a missing mix that cannot be rebuilt or
-            a wrong number of rows.
-    """
-    if isinstance(targets, np.ndarray):
-        if targets.ndim != 2:
-            raise ValueError(f"targets must be 2-D (rows, n), got shape {targets.shape}")
-        rows: list[Any] = list(targets)
-    else:
-        rows = list(targets)
-    if not rows:
-        raise ValueError("targets must have at least one row (the mix)")
-    if n_rows is not None and len(rows) != n_rows:
-        raise ValueError(f"targets must have {n_rows} rows (stems then mix), got {len(rows)}")
-    out: list[np.ndarray | None] = [
-        None if r is None else valid_audio(r, f"targets[{i}]") for i, r in enumerate(rows)
-    ]
-    lengths = {r.shape[0] for r in out if r is not None}
-    if len(lengths) > 1:
-        raise ValueError(f"target rows must have equal lengths, got {sorted(lengths)}")
-    if not lengths:
-        raise ValueError("targets has no row at all; at least the mix is required")
-    if out[-1] is None:
-        if any(r is None for r in out[:-1]) or len(out) < 2:
-            raise ValueError(
-                "the mix target (last row) is missing and cannot be rebuilt because "
-                "some target stems are missing too"
-            )
-        out[-1] = np.sum(np.stack(out[:-1]), axis=0, dtype=np.float32)
-    return out, lengths.pop()
-
-
-def _check_bounds(bounds: Sequence[tuple[int, int]], total: int) -> list[tuple[int, int]]:
-    out = [(int(a), int(b)) for a, b in bounds]
-    if not out:
-        raise ValueError("bounds must contain at least one (start, end) step")
-    for i, (a, b) in enumerate(out):
-        if not 0 <= a < b <= total:
-            raise ValueError(f"bounds[{i}] = {(a, b)} is not a non-empty range inside [0, {total}]")
-    return out
+    return power_to_unit(Filterbank.mel(sample_rate, n_fft, n_mels)(mean_power))
 
 
 class StepObserver:
@@ -709,8 +185,8 @@ class StepObserver:
         self.sample_rate = int(sample_rate)
         self.n_tracks = int(n_tracks)
         self.n_mels = int(n_mels)
-        rows, self.total = _complete_targets(targets, n_tracks + 1)
-        self.bounds = _check_bounds(bounds, self.total)
+        rows, self.total = complete_targets(targets, n_tracks + 1)
+        self.bounds = check_bounds(bounds, self.total)
         self.n_steps = len(self.bounds)
         self.has_target_stem = np.array([r is not None for r in rows[:-1]])
         self._n_fft, self._hop = OBS_N_FFT, OBS_HOP
@@ -764,7 +240,7 @@ class StepObserver:
         if self.kind == "default":
             # Averaging over frames commutes with the filterbank: average first.
             mean_power = an.power(self._n_fft, self._hop).mean(axis=1)
-            bank = mel_bank(self.sample_rate, self._n_fft, self.n_mels)
+            bank = Filterbank.mel(self.sample_rate, self._n_fft, self.n_mels)
             return power_to_unit(bank(mean_power))
         frames = power_to_unit(an.mel_power(self._n_fft, self._hop, self.n_mels))
         out = np.full((an.rows, self._block_size), -1.0, dtype=np.float32)
@@ -819,18 +295,31 @@ class StepObserver:
             raise IndexError(f"step must be in [0, {self.n_steps}), got {step}")
         a, b = self.bounds[step]
         expect = (self.n_tracks + 1, b - a)
-        an = None
-        if self.kind != "waveform" and getattr(audio, "shape", None) == expect:
-            # Already validated and analysed by the reward scorer for this step.
-            an = _memo_lookup(audio, self.sample_rate)
-        if an is None:
-            audio = valid_audio(audio, "audio", ndim=2)
-            if audio.shape != expect:
-                raise ValueError(f"audio must have shape {expect} for step {step}, got {audio.shape}")
-            if self.kind == "waveform":
-                self._buffer[a:b] = audio[-1]
-                # One copy shared (read-only) by every agent: the same audio for all.
-                return np.broadcast_to(self._buffer.copy(), (self.n_tracks, self._buffer.size))
-            an = analyse(audio, self.sample_rate)
-        played = self._features(an)
+        audio = valid_audio(audio, "audio", ndim=2)
+        if audio.shape != expect:
+            raise ValueError(f"audio must have shape {expect} for step {step}, got {audio.shape}")
+        return self.observe_analysis(step, Analysis(audio, self.sample_rate))
+
+    def observe_analysis(self, step: int, analysis: Analysis) -> np.ndarray:
+        """Observation after step ``step``, from that step's analysis (the task's hot path).
+
+        Args:
+            step: index of the step just played, ``0 <= step < n_steps``.
+            analysis: of the step's audio, shape ``(n_tracks + 1, end - start)``
+                (stems then the mix), validated by whoever made it; the reward of
+                the step reads the same object, so spectra are computed once.
+
+        Returns:
+            np.ndarray: shape ``(n_tracks, *shape)``, float32, within ``[low, high]``.
+        """
+        a, b = self.bounds[step]
+        if analysis.audio.shape != (self.n_tracks + 1, b - a):
+            raise ValueError(
+                f"audio must have shape {(self.n_tracks + 1, b - a)} for step {step}, got {analysis.audio.shape}"
+            )
+        if self.kind == "waveform":
+            self._buffer[a:b] = analysis.audio[-1]
+            # One copy shared (read-only) by every agent: the same audio for all.
+            return np.broadcast_to(self._buffer.copy(), (self.n_tracks, self._buffer.size))
+        played = self._features(analysis)
         return self._assemble(played, step + 1)

@@ -37,7 +37,7 @@ __all__ = [
     "KINDS",
     "Param",
     "compile_expr",
-    "expr_names",
+    "complete",
     "format_number",
     "midi_to_hz",
     "hz_to_midi",
@@ -226,11 +226,6 @@ def compile_expr(
     return run, tuple(used)
 
 
-def expr_names(text: str) -> tuple[str, ...]:
-    """The names an expression uses (raises ValueError if it is not a valid expression)."""
-    return compile_expr(text)[1]
-
-
 # -- Param ----------------------------------------------------------------------------------
 
 
@@ -392,7 +387,8 @@ class Param:
         if kind == "rel":
             return None
         if kind == "lin":
-            lo, half = self.low, (self.high - self.low) * 0.5  # type: ignore[operator]
+            assert self.low is not None and self.high is not None
+            lo, half = self.low, (self.high - self.low) * 0.5
 
             def lin(u: float) -> float:
                 u = -1.0 if u < -1.0 else 1.0 if u > 1.0 else u
@@ -400,7 +396,8 @@ class Param:
 
             return lin
         if kind == "exp":
-            lo, ratio = self.low, self.high / self.low  # type: ignore[operator]
+            assert self.low is not None and self.high is not None
+            lo, ratio = self.low, self.high / self.low
 
             def exp(u: float) -> float:
                 u = -1.0 if u < -1.0 else 1.0 if u > 1.0 else u
@@ -479,14 +476,6 @@ class Param:
             if not self.low <= value <= self.high:
                 raise ValueError(f"expected a value in [{self.low:g}, {self.high:g}], got {value:g}")
         return value
-
-    def mid(self) -> float:
-        """The value at action 0 (for ``rel``: ``None`` -> compute with :func:`resolve`)."""
-        return self.from_unit(0.0)
-
-    def format(self, value: float) -> str:
-        """The value as Glicol text (see :func:`format_number`)."""
-        return format_number(value)
 
     def describe(self) -> str:
         """One line for humans, e.g. ``cutoff: exp 100..4000``."""
@@ -606,6 +595,30 @@ def resolve(
                     f"no value for parameter {p.name!r}; expected values for "
                     f"{[q.name for q in params if q.kind != 'rel']}"
                 ) from None
-    for p in rel_order(params, list(constants)):
-        env[p.name] = p.compute(env)
+    complete(rel_order(params, list(constants)), env, constants)
     return {p.name: env[p.name] for p in params}
+
+
+def complete(
+    rels: Sequence[Param],
+    values: dict[str, float],
+    constants: Mapping[str, float],
+    given: Mapping[str, float] | None = None,
+) -> dict[str, float]:
+    """Add the ``rel`` values to ``values`` (in place): the one place they are computed.
+
+    Args:
+        rels: The ``rel`` parameters in computing order (:func:`rel_order`).
+        values: The free values (name -> value); the ``rel`` values are added.
+        constants: Constants the expressions may use.
+        given: ``rel`` values to keep as they are instead of computing them.
+
+    Returns:
+        ``values``.
+    """
+    env = {**constants, **values}
+    for p in rels:
+        v = given[p.name] if given is not None and p.name in given else p.compute(env)
+        env[p.name] = v
+        values[p.name] = v
+    return values

@@ -6,7 +6,7 @@ private ``~refs`` so that tracks cannot collide (``~env`` of track ``bass`` beco
 ``~bass_env``), and compiles a track's code into a Python format string, so that the
 per-step work is one ``str.format`` call.
 
-Glicol facts relied on here (see GLICOL.md section 5): a line is ``name: node >> ...``;
+Glicol facts relied on here: a line is ``name: node >> ...``;
 ``~name`` chains are not audible and exist to be referenced; lines are separated by
 newlines or ``;``; ``//`` starts a comment; a continuation line starts with ``>>``.
 """

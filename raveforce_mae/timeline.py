@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-import glicol_wasm
+from .core import new_engine
+from .defaults import DEFAULT_BPM, DEFAULT_SAMPLE_RATE, DEFAULT_SEED
 
 if TYPE_CHECKING:
-    from .scenario import Scenario
+    from .scenario.model import Scenario
 
 __all__ = ["header", "is_timeline", "render_timeline", "timeline"]
 
@@ -51,7 +52,7 @@ def timeline(scenario: Scenario, history: Sequence[Mapping[str, Mapping[str, flo
         f"{sc.step_seconds:g} s at {sc.bpm:g} bpm",
         "// Each @step section is the patch played from that frame on; a Glicol editor plays",
         "// the last section. `raveforce-mae render` renders the whole performance.",
-        f"// @render sample_rate={sc.sample_rate} bpm={sc.bpm:g} seed={getattr(sc, 'seed', 42)}",
+        f"// @render sample_rate={sc.sample_rate} bpm={sc.bpm:g} seed={sc.seed}",
     ]
     sections: list[tuple[int, int, int, str]] = []
     n = sc.n_steps
@@ -105,10 +106,10 @@ def render_timeline(text: str, *, sample_rate: int | None = None) -> np.ndarray:
         ValueError: if the markers are malformed or the frame ranges are not contiguous.
         glicol_wasm.GlicolError: if the engine rejects a section.
     """
-    opts = {"sample_rate": 44100.0, "bpm": 120.0, "seed": 42.0}
+    opts = {"sample_rate": float(DEFAULT_SAMPLE_RATE), "bpm": DEFAULT_BPM, "seed": float(DEFAULT_SEED)}
     opts.update((k, v) for k, v in header(text).items() if k in opts)
     sr = int(sample_rate or opts["sample_rate"])
-    eng = glicol_wasm.Engine(sr, bpm=float(opts["bpm"]), seed=int(opts["seed"]))
+    eng = new_engine(sr, float(opts["bpm"]), int(opts["seed"]))
     sections: list[tuple[int, int, list[str]]] = []
     for line in text.splitlines():
         s = _STEP.match(line.strip())

@@ -75,7 +75,7 @@ def make_sb3_vec_env(
     """
     ss = _need("supersuit")
     vec_env_mod = _need("stable_baselines3.common.vec_env")
-    from . import parallel_env
+    from .envs import parallel_env
 
     if env_kwargs.get("native_spaces"):
         raise ValueError("parameter sharing needs identical spaces: do not pass native_spaces=True")
@@ -204,7 +204,7 @@ def rllib_env_creator(config: dict[str, Any]) -> Any:
         ImportError: if Ray RLlib is missing (``pip install 'raveforce-mae[ray]'``).
     """
     wrappers = _need("ray.rllib.env.wrappers.pettingzoo_env", "ray")
-    from . import parallel_env
+    from .envs import parallel_env
 
     cfg = dict(config)
     scenario = cfg.pop("scenario", "ensemble")

@@ -353,3 +353,35 @@ def test_errors_are_importable_from_the_package():
 
     assert raveforce_mae.GlicolError is glicol_wasm.GlicolError
     assert issubclass(raveforce_mae.ScenarioError, raveforce_mae.RaveforceError)
+
+
+def test_make_refuses_what_the_envs_refuse():
+    """make() builds a scenario, so bad code, sub-frame steps and a zero sample rate fail at once."""
+    from raveforce_mae import ScenarioError
+
+    t = np.zeros(4410, np.float32)
+    spec = [["exp", 20, 2000]]
+    with pytest.raises(ScenarioError, match="sample_rate"):
+        raveforce_mae.make(
+            "o: sin {} >> mul 0.5", t, total_step=2, step_len=0.05, action_space=spec, sample_rate=0
+        )
+    with pytest.raises(ScenarioError, match="at least one frame"):
+        raveforce_mae.make("o: sin {} >> mul 0.5", t, total_step=2, step_len=1e-6, action_space=spec)
+    with pytest.raises(ScenarioError, match="engine accepts"):
+        raveforce_mae.make("o: sinx {} >> mul 0.5", t, total_step=2, step_len=1e-6 + 0.05, action_space=spec)
+
+
+def test_make_observations_stay_in_their_space_on_legal_actions():
+    t = np.zeros(4410, np.float32)
+    env = raveforce_mae.make(
+        "o: sin {} >> mul {}",
+        t,
+        total_step=2,
+        step_len=0.05,
+        action_space=[["exp", 20, 2000], ["lin", 0, 10]],
+    )
+    obs, _ = env.reset()
+    assert env.observation_space.contains(obs)
+    obs, r, *_ = env.step([440, 10])  # ten times full scale: legal, and still inside the space
+    assert env.observation_space.contains(obs) and np.abs(obs).max() > 9
+    assert r == pytest.approx(-np.mean(obs.astype(np.float64) ** 2), rel=1e-5)

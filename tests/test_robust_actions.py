@@ -1,4 +1,4 @@
-"""Robustness (issue #8): any action, for every scenario, in the parallel, AEC and Gym forms.
+"""Robustness: any action, for every scenario, in the parallel, AEC and Gym forms.
 
 Invalid input (NaN/inf, wrong shape, wrong dtype, unknown or missing agents) raises
 ``ParameterError`` and leaves the env usable; out-of-range input is clipped and

@@ -1,4 +1,4 @@
-"""Robustness (issue #8): many environments at once give the results of one alone.
+"""Robustness: many environments at once give the results of one alone.
 
 Eight ensemble envs in one process (interleaved step by step, and in eight threads)
 and four in subprocesses must reproduce, bit for bit, the rewards, observations and

@@ -1,4 +1,4 @@
-"""Robustness (issue #8): engine faults mid-episode, and a damaged engine binary.
+"""Robustness: engine faults mid-episode, and a damaged engine binary.
 
 A legal but rare parameter value makes one track's engine trap or output NaN in the
 middle of an episode. By default the episode is truncated cleanly with the error in

@@ -1,4 +1,4 @@
-"""Robustness (issue #8): bad scenario files and bad target audio are refused at load.
+"""Robustness: bad scenario files and bad target audio are refused at load.
 
 Every broken file raises ``ScenarioError`` naming the problem (never another
 exception, never a trap later at step time); every odd-but-valid audio file loads.

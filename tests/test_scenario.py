@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+import glicol_wasm
 import raveforce_mae
 from raveforce_mae.errors import ScenarioError
 from raveforce_mae.params import format_number
@@ -121,9 +122,7 @@ def test_hats_sound_like_hats(name):
     assert power[freqs > 8000].sum() / power.sum() > 0.85
     assert power[freqs < 1000].sum() / power.sum() < 0.005
     # white noise through this build's hpf would not pass: it leaks the lows
-    noisy = raveforce_mae.scenario.glicol_wasm.render("o: noise 17 >> hpf 8000 1.0", 1.0)[0].astype(
-        np.float64
-    )
+    noisy = glicol_wasm.render("o: noise 17 >> hpf 8000 1.0", 1.0)[0].astype(np.float64)
     p2 = np.abs(np.fft.rfft(noisy)) ** 2
     f2 = np.fft.rfftfreq(len(noisy), 1 / 44100)
     assert p2[f2 > 5000].sum() / p2.sum() < 0.95

@@ -13,11 +13,9 @@ from gymnasium import spaces
 from gymnasium.utils import EzPickle, seeding
 from pettingzoo import ParallelEnv
 
-from ..core import RenderSession
 from ..errors import EngineError, ParameterError, ScenarioError
-from ..features import StepObserver
-from ..rewards import StepScorer, blend
 from ..scenario import Scenario, load_scenario
+from ..task import Task
 from ..timeline import timeline
 from . import render as _render
 
@@ -79,8 +77,7 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
 
     ## Engine faults
     A legal action can still make the Glicol engine fail: a node that panics (a wasm
-    trap) or that outputs NaN/inf for some parameter value (GLICOL.md sections 3 and
-    5). This is a fault of the environment, not of the caller, so by default
+    trap) or that outputs NaN/inf for some parameter value. This is a fault of the environment, not of the caller, so by default
     (``on_engine_error="truncate"``) the step ends the episode cleanly: every agent is
     truncated, rewards are 0.0, observations repeat the last valid ones, and
     ``infos[agent]["engine_error"]`` holds the message (which track, which step and
@@ -96,7 +93,7 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
     - v0: initial release.
     """
 
-    metadata = {
+    metadata: dict[str, Any] = {
         "name": f"raveforce_v{ENV_VERSION}",
         "render_modes": ["human", "ansi", "rgb_array"],
         "render_fps": 8,
@@ -155,22 +152,11 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
         self._n = len(sc.tracks)
         self._n_free = [len(t.free) for t in sc.tracks]
         self._action_dim = max(self._n_free) if self._n_free else 0
+        self.task = Task(sc, self.max_cycles)
+        """The scenario's task: targets, render session, reward and observation."""
 
-        stems = sc.targets.stems
-        targets = [stems.get(t.name) for t in sc.tracks] + [sc.targets.mix]
-        self._per_track = bool(sc.targets.per_track_available)
-        self._weight = float(sc.shared_weight) if self._per_track else 1.0
-        self._scorer = StepScorer(
-            [sc.criteria[t.name] for t in sc.tracks] + [sc.criteria["mix"]],
-            sc.sample_rate,
-            targets,
-            list(sc.bounds),
-        )
-        self._observer = StepObserver(sc.observation, sc.sample_rate, targets, list(sc.bounds), self._n)
-        self._session: RenderSession | None = None
-
-        feat_shape = tuple(self._observer.shape)
-        low, high = _bounds(self._observer, feat_shape)
+        feat_shape = self.task.observation_shape
+        low, high = _bounds(*self.task.observation_bounds(), feat_shape)
         if self.agent_indicator:
             if len(feat_shape) != 1:
                 raise ScenarioError(
@@ -191,6 +177,7 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
         self._index = {a: i for i, a in enumerate(self.possible_agents)}
         self._shapes = [self.action_space(a).shape for a in self.possible_agents]
         self._step = 0
+        self._started = False
         self._last_obs: np.ndarray | None = None
         self._rewards_log: list[np.ndarray] = []
         self._np_random_seed: int | None = None
@@ -243,14 +230,11 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
         """
         if seed is not None:
             self._np_random, self._np_random_seed = seeding.np_random(seed)
-        if self._session is None:
-            self._session = RenderSession(self.scenario)
-        else:
-            self._session.reset()
+        feats = self.task.reset()
+        self._started = True
         self.agents = self.possible_agents[:]
         self._step = 0
         self._rewards_log = []
-        feats = self._observer.reset()
         self._last_obs = feats
         obs = self._pack(feats)
         infos = {a: {"step": 0} for a in self.agents}
@@ -282,27 +266,27 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
                 episode is over; ``reset`` works). By default an engine failure
                 truncates the episode instead (see Engine faults in the class docs).
         """
-        if self._session is None:
+        if not self._started:
             raise RuntimeError("step() called before reset(); call reset() first")
         if not self.agents:
             raise RuntimeError("step() called after the episode ended; call reset() to start a new one")
         values, clipped = self._map_actions(actions)
+        task = self.task
         step = self._step
-        k = step % self.scenario.n_steps
+        k = task.step_index(step)
         try:
-            audio = self._session.step(k, values)
+            audio = task.render(k, values)
         except EngineError as err:
             self.agents = []
             self.last_engine_error = err
             if self.on_engine_error == "raise":
                 raise
             return self._engine_fault(err, values, clipped)
-        r = self._scorer.score(k, audio)
-        r_mix = float(r[-1])
-        r_tracks = r[:-1]
-        blended = blend(r_mix, r_tracks, self._weight)
+        analysis = task.analyse(audio)
+        reward = task.reward(k, analysis)
+        blended, r_mix, r_tracks = reward.agents, reward.mix, reward.tracks
         self._rewards_log.append(np.concatenate([blended, [r_mix]]))
-        feats = self._observer.observe(k, audio)
+        feats = task.observe(k, analysis)
         if not (np.isfinite(blended).all() and np.isfinite(feats).all()):
             # Never pass NaN on silently. The audio is finite and bounded here (the
             # session checks), so this is a bug in the features or rewards.
@@ -312,25 +296,25 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
                 f"step {step}: rewards {blended.tolist()} or observations are not finite although the "
                 f"audio is (stem peaks {peaks}); this is a bug in raveforce_mae.features or rewards"
             )
-        if k == self.scenario.n_steps - 1 and step + 1 < self.max_cycles:
-            self._observer.reset()  # the target loops from its start
+        task.loop(step)
         self._last_obs = feats
         self._step = step + 1
-        done = self._step >= self.max_cycles
+        terminate, truncate = task.done(self._step)
+        done = terminate or truncate
+        per_track = task.per_track
         agents = self.agents
         obs = self._pack(feats)
         rewards = {a: float(blended[i]) for i, a in enumerate(agents)}
-        terminate = done and self._step == self.scenario.n_steps and self.scenario.end == "terminate"
         terms = dict.fromkeys(agents, terminate)
-        truncs = dict.fromkeys(agents, done and not terminate)
+        truncs = dict.fromkeys(agents, truncate)
         infos = {}
         for i, a in enumerate(agents):
             rt = float(r_tracks[i])
             infos[a] = {
                 "step": self._step,
                 "reward_shared": r_mix,
-                "reward_track": rt if self._per_track and rt == rt else None,
-                "per_track_available": self._per_track,
+                "reward_track": rt if per_track and rt == rt else None,
+                "per_track_available": per_track,
                 "values": values[self._tracks[i].name],
                 "clipped": clipped[i],
             }
@@ -363,7 +347,7 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
                 "step": self._step,
                 "reward_shared": 0.0,
                 "reward_track": None,
-                "per_track_available": self._per_track,
+                "per_track_available": self.task.per_track,
                 "values": values[self._tracks[i].name],
                 "clipped": clipped[i],
                 "engine_error": message,
@@ -399,7 +383,7 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
                 lst = self.validate_action(agent, act).tolist()
             u = lst[: self._n_free[i]]
             clipped.append(any(v > 1.0 or v < -1.0 for v in u))
-            values[track.name] = track.values(u)  # clips each value into [-1, 1]
+            values[track.name] = self.task.values(i, u)  # clips each value into [-1, 1]
         extra = set(actions) - set(self.possible_agents)
         if extra:
             raise ParameterError(
@@ -455,22 +439,22 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
 
     def audio(self) -> dict[str, np.ndarray]:
         """The audio rendered since the last reset: mono float32 per track name and ``"mix"``."""
-        if self._session is None:
-            raise RuntimeError("audio() called before reset()")
-        return self._session.audio()
+        return self.task.audio()
 
     def targets(self) -> dict[str, np.ndarray]:
         """The target audio: mono float32 per track name (if available) and ``"mix"``."""
-        out = {n: s for n, s in self.scenario.targets.stems.items() if s is not None}
-        out["mix"] = self.scenario.targets.mix
-        return out
+        return self.task.targets()
+
+    @property
+    def history(self) -> list[dict[str, Mapping[str, float]]]:
+        """The parameter values of every step since the last reset (empty before it)."""
+        return self.task.history
 
     def patch(self) -> str:
         """The merged Glicol patch of the episode so far (see :mod:`raveforce_mae.timeline`)."""
-        if self._session is None:
+        if not self._started:
             raise RuntimeError("patch() called before reset()")
-
-        return timeline(self.scenario, self._session.history)
+        return timeline(self.scenario, self.task.history)
 
     @property
     def rewards_log(self) -> np.ndarray:
@@ -506,23 +490,14 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
 
     def close(self) -> None:
         """Release the engines."""
-        self._session = None
+        self.task.close()
+        self._started = False
 
     def __str__(self) -> str:
         return f"raveforce_v{ENV_VERSION}({self.scenario.name})"
 
 
-def _bounds(observer: StepObserver, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    low = getattr(observer, "low", None)
-    high = getattr(observer, "high", None)
-    if low is None or high is None:
-        b = getattr(observer, "observation_bounds", None)
-        if callable(b):
-            b = b()
-        if b is not None:
-            low, high = b
-    if low is None or high is None:
-        low, high = -np.inf, np.inf
+def _bounds(low: np.ndarray, high: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     low = np.broadcast_to(np.asarray(low, np.float32), shape).astype(np.float32)
     high = np.broadcast_to(np.asarray(high, np.float32), shape).astype(np.float32)
     return low.ravel() if len(shape) == 1 else low, high.ravel() if len(shape) == 1 else high

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from .parallel import RaveforceParallelEnv
+from ..features import log_mel
 
 _PANEL_H = 64  # mel bands = pixel rows per spectrogram
 _PANEL_W = 256  # time columns per spectrogram
@@ -28,8 +27,6 @@ def log_mel_image(y: np.ndarray, sample_rate: int, width: int = _PANEL_W) -> np.
     The same log-mel as the observations (:func:`raveforce_mae.features.log_mel`:
     0 dB full scale at the top of the range, 60 dB of range), one column per frame.
     """
-    from ..features import log_mel
-
     hop = max(1, len(y) // width)
     img = (log_mel(y, sample_rate, n_fft=1024, hop_length=hop, n_mels=_PANEL_H)[:, :width] + 1.0) * 0.5
     if img.shape[1] < width:
@@ -37,7 +34,7 @@ def log_mel_image(y: np.ndarray, sample_rate: int, width: int = _PANEL_W) -> np.
     return img[::-1]
 
 
-def spectrogram_panel(env: RaveforceParallelEnv) -> np.ndarray:
+def spectrogram_panel(env: Any) -> np.ndarray:
     """An HxWx3 uint8 picture: rows = mix then each track; columns = rendered, target.
 
     The rendered audio so far is drawn over the whole episode's time axis, so the left
@@ -45,7 +42,7 @@ def spectrogram_panel(env: RaveforceParallelEnv) -> np.ndarray:
     """
     sc = env.scenario
     names = ["mix"] + [t.name for t in sc.tracks]
-    rendered = env.audio() if env._session is not None else {}
+    rendered = env.audio() if env.history else {}
     targets = env.targets()
     total = sc.total_frames
     rows = []
@@ -68,7 +65,7 @@ def spectrogram_panel(env: RaveforceParallelEnv) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate(out[:-1], axis=0))
 
 
-def summary(env: RaveforceParallelEnv) -> str:
+def summary(env: Any) -> str:
     """A one-screen text summary of the episode so far."""
     sc = env.scenario
     log = env.rewards_log
@@ -76,7 +73,7 @@ def summary(env: RaveforceParallelEnv) -> str:
         f"{env} | step {env.step_count}/{env.max_cycles} | {sc.bpm:g} bpm, "
         f"{sc.step_seconds:g} s steps, {sc.sample_rate} Hz",
     ]
-    hist = env._session.history if env._session is not None else []
+    hist = env.history
     last = hist[-1] if hist else {}
     for i, t in enumerate(sc.tracks):
         r = f"{log[-1, i]:+.3f}" if len(log) else "   -  "

@@ -1,46 +1,6 @@
-"""Baseline policies: random, black-box search and the scenario's reference.
+"""Black-box search: greedy over steps, CMA-ES and coordinate sweeps per step and track.
 
-Three reference points bracket what a learner can reach on a scenario:
-
-* :func:`random_policy`: uniform actions, the floor.
-* :func:`search_policy`: a black-box optimiser (CMA-ES from the ``cma`` library) that
-  tunes each track's numbers against that track's stem reward, step by step. It
-  uses no gradients and no learning, only renders and rewards, so it is the non-RL
-  reference that a learner must approach.
-* :func:`reference_policy`: the scenario's own performance (the numbers that
-  rendered the target), the ceiling.
-
-Every policy has the same small interface (:class:`Policy`) and is played with
-:func:`play_episode`::
-
-    >>> import raveforce_mae
-    >>> from raveforce_mae import baselines
-    >>> env = raveforce_mae.parallel_env("kick")
-    >>> result = baselines.play_episode(env, baselines.search_policy(env, budget=100))
-    >>> result.mean_reward   # doctest: +SKIP
-
-A trained Stable-Baselines3 model (a ``.zip`` saved by ``examples/train_sb3_ppo.py``)
-plays through the same interface with :func:`load_policy`.
-
-How the search works
---------------------
-The audio of step ``i`` depends only on the numbers of steps ``0..i`` (the engine
-carries oscillator phase, envelopes and sequencer position from one step into the
-next, but never looks ahead), and rewards are per step. The search is therefore
-greedy over steps: with the best numbers of steps ``0..i-1`` fixed, each candidate
-for step ``i`` is rendered from the engine state after that prefix (kept as a
-snapshot of the track's wasm instance, so a candidate costs one step's render) and
-scored exactly as the environment scores it. Greedy is exact for each step's reward
-but myopic: a choice that would only pay off in later steps (a long tail) is not
-seen.
-
-Per step and track, ``budget`` candidates are evaluated: the previous step's best
-(music repeats), a coarse grid that includes the bounds, a few random points, then
-coordinate cycles: every level of the discrete parameters (``note``, ``choose``,
-``int``) with the others fixed, then CMA-ES (a line search in one dimension) on the
-continuous ones. When the scenario has no target stems, all tracks are searched
-together against the mix. ``budget=None`` spends about 3,000 evaluations in all
-(:func:`auto_budget`): seconds to tens of seconds on one core.
+See the package docs (:mod:`raveforce_mae.baselines`) for how the search works.
 """
 
 from __future__ import annotations
@@ -48,27 +8,26 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 
+from ..core import RenderSession, SessionState
+from ..rewards import make_criterion
+from .policies import ActionSequencePolicy, Policy
+
 __all__ = [
-    "EpisodeResult",
-    "auto_budget",
-    "Policy",
+    "AUTO_EVALUATIONS",
+    "SearchPolicy",
     "SearchResult",
-    "load_policy",
-    "make_policy",
-    "play_episode",
-    "random_policy",
-    "reference_policy",
+    "StepRenderer",
+    "auto_budget",
     "search",
     "search_policy",
 ]
 
-POLICY_KINDS = ("random", "search", "reference")
 AUTO_EVALUATIONS = 3000
 """With ``budget=None`` the search spends about this many evaluations in total."""
 MIN_BUDGET, MAX_BUDGET = 40, 300
@@ -76,114 +35,6 @@ MIN_BUDGET, MAX_BUDGET = 40, 300
 
 _DISCRETE_KINDS = frozenset({"note", "choose", "int"})
 _MAX_LEVELS = 128  # a discrete parameter with more levels is searched as continuous
-
-
-# ------------------------------------------------------------------------------------
-# Interface
-# ------------------------------------------------------------------------------------
-
-
-@runtime_checkable
-class Policy(Protocol):
-    """What :func:`play_episode` and the CLI need from a policy.
-
-    Attributes:
-        name: Short label for tables and plots (``"random"``, ``"search"``, ...).
-    """
-
-    name: str
-
-    def reset(self, env: Any, seed: int | None = None) -> None:
-        """Prepare for a new episode; called right after ``env.reset``."""
-
-    def __call__(self, step: int, observations: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Actions (float32, the shape of ``env.action_space(agent)``) for ``env.agents``."""
-
-
-def _pad(env: Any, agent: str, unit: Sequence[float] | np.ndarray) -> np.ndarray:
-    """A track's normalised parameters as a full action of ``env.action_space(agent)``."""
-    shape = env.action_space(agent).shape
-    out = np.zeros(shape, np.float32)
-    u = np.asarray(unit, np.float32).ravel()
-    n = min(u.size, out.size)
-    out[:n] = u[:n]
-    return out
-
-
-class RandomPolicy:
-    """Uniform actions in [-1, 1] from a seeded generator (the floor)."""
-
-    name = "random"
-
-    def __init__(self, env: Any, seed: int | None = None) -> None:
-        self.env = env
-        self._seed = seed
-        self.rng = np.random.default_rng(seed)
-
-    def reset(self, env: Any, seed: int | None = None) -> None:  # noqa: D102 - see Policy
-        self.env = env
-        if seed is not None:
-            self.rng = np.random.default_rng(seed)
-
-    def __call__(self, step: int, observations: dict[str, np.ndarray]) -> dict[str, np.ndarray]:  # noqa: D102
-        return {
-            a: self.rng.uniform(-1.0, 1.0, self.env.action_space(a).shape).astype(np.float32)
-            for a in self.env.agents
-        }
-
-
-class ActionSequencePolicy:
-    """Replays a fixed normalised action per step and track (reference and search).
-
-    Args:
-        env: The parallel env.
-        actions: ``actions[step][agent]`` = the track's normalised parameters (its own
-            length; padded to the action space here). Steps past the end loop, as the
-            scenario's targets do.
-        name: Label of the policy.
-    """
-
-    def __init__(self, env: Any, actions: list[dict[str, np.ndarray]], name: str) -> None:
-        if not actions:
-            raise ValueError("actions must hold at least one step")
-        self.env = env
-        self.name = name
-        self.actions = actions
-
-    def reset(self, env: Any, seed: int | None = None) -> None:  # noqa: D102 - see Policy
-        self.env = env
-
-    def __call__(self, step: int, observations: dict[str, np.ndarray]) -> dict[str, np.ndarray]:  # noqa: D102
-        row = self.actions[step % len(self.actions)]
-        return {a: _pad(self.env, a, row[a]) for a in self.env.agents}
-
-
-def random_policy(env: Any, seed: int | None = None) -> Policy:
-    """Uniform random actions (seeded), the floor of every scenario."""
-    return RandomPolicy(env, seed)
-
-
-def reference_policy(env: Any) -> Policy:
-    """The scenario's own performance: the numbers that rendered its target (the ceiling).
-
-    Raises:
-        ValueError: if the scenario has no reference (its target is a recording).
-    """
-    sc = env.scenario
-    if sc.reference is None:
-        raise ValueError(
-            f"scenario {sc.name!r} has no reference performance (its target is not rendered "
-            "from a patch); use 'search' as the strongest baseline instead"
-        )
-    actions = [
-        {a: np.asarray(u, np.float32) for a, u in sc.reference_actions(k).items()} for k in range(sc.n_steps)
-    ]
-    return ActionSequencePolicy(env, actions, "reference")
-
-
-# ------------------------------------------------------------------------------------
-# Black-box search
-# ------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -245,8 +96,6 @@ class _Group:
     """
 
     def __init__(self, scenario: Any, track_idx: list[int], row: int) -> None:
-        from .rewards import make_criterion
-
         self.sc = scenario
         self.track_idx = track_idx
         self.tracks = [scenario.tracks[i] for i in track_idx]
@@ -265,7 +114,7 @@ class _Group:
         self.prepared = [
             self.criterion.prepare(np.asarray(target[a:b], np.float32)) for a, b in scenario.bounds
         ]
-        self.renderer = _Renderer(scenario, track_idx)
+        self.renderer = StepRenderer(scenario, track_idx)
 
     def split(self, x: np.ndarray) -> dict[str, np.ndarray]:
         out, k = {}, 0
@@ -280,95 +129,65 @@ class _Group:
         return float(self.criterion.score(row, self.prepared[step]))
 
 
-class _Renderer:
-    """Renders a subset of tracks step by step exactly as :class:`~raveforce_mae.core.RenderSession`.
+class StepRenderer:
+    """Renders candidates for one step of a subset of tracks, through a :class:`~raveforce_mae.core.RenderSession`.
 
-    One engine per track of the subset (the other tracks are not rendered: stems do not
-    depend on each other). Stems are the engines' left channel and the mix is their
-    float32 sum in track order, as in the session; the tests check that the rewards
-    found here are the rewards the env pays.
+    The session renders only these tracks (stems do not depend on each other) and
+    mixes them as the environment does, so the rewards found here are the rewards
+    the env pays (the tests check it).
 
-    The state after the fixed prefix is kept as a snapshot of each engine, so that a
+    The state after the fixed prefix is kept as a session snapshot, so that a
     candidate for step ``i`` costs one step's render, not ``i + 1``. Snapshots are
-    checked once against a replay from a fresh instance; if they ever disagree the
+    checked once against a replay from fresh engines; if they ever disagree the
     renderer replays the prefix for every candidate instead (exact, slower).
+
+    Args:
+        scenario: The scenario.
+        track_idx: Indices of the tracks to render.
     """
 
-    _GROWTH_LIMIT = 8 << 20  # rebuild an engine whose memory grew this much past its snapshot
+    _GROWTH_LIMIT = 8 << 20  # rebuild when the engines' memory grew this much past the snapshot
 
     def __init__(self, scenario: Any, track_idx: list[int]) -> None:
-        import glicol_wasm
-
         self.sc = scenario
         self.track_idx = track_idx
         self.tracks = [scenario.tracks[i] for i in track_idx]
-        self.formatters = [t.code_formatter() for t in self.tracks]
-        self.frames = [b - a for a, b in scenario.bounds]
-        self.engines = []
-        for _ in self.tracks:
-            eng = glicol_wasm.Engine(scenario.sample_rate, bpm=scenario.bpm, seed=scenario.seed)
-            for name, (audio, rate) in scenario.samples.items():
-                eng.load_sample(name, audio, rate)
-            self.engines.append(eng)
+        self._mappers = [t.action_mapper() for t in self.tracks]
+        self.session = RenderSession(scenario, tracks=track_idx)
         self.use_snapshots = True
         self._checked = False
         self._prefix: list[dict[str, np.ndarray]] = []
-        self._snaps: list[Any] | None = None
-        self._last: list[str | None] = [None] * len(self.tracks)
+        self._state: SessionState | None = None
 
-    def _code(self, j: int, acts: dict[str, np.ndarray]) -> str:
-        t = self.tracks[j]
-        return self.formatters[j](t.values(np.clip(acts[t.agent], -1.0, 1.0)))
-
-    def _play(self, j: int, k: int, acts: dict[str, np.ndarray], last: list[str | None]) -> np.ndarray:
-        code = self._code(j, acts)
-        eng = self.engines[j]
-        if code != last[j]:
-            eng.set_code(code)
-            last[j] = code
-        return eng.render(self.frames[k])[0]
+    def _values(self, acts: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+        return {
+            t.name: f(np.clip(acts[t.agent], -1.0, 1.0))
+            for t, f in zip(self.tracks, self._mappers, strict=True)
+        }
 
     def _replay(
         self, prefix: list[dict[str, np.ndarray]], step: int, cand: dict[str, np.ndarray]
     ) -> np.ndarray:
-        out = np.empty((len(self.tracks) + 1, self.frames[step]), np.float32)
-        last: list[str | None] = [None] * len(self.tracks)
-        for j, eng in enumerate(self.engines):
-            eng.reset()
-            for k in range(step):
-                self._play(j, k, prefix[k], last)
-            out[j] = self._play(j, step, cand, last)
-        return self._mix(out)
-
-    def _mix(self, out: np.ndarray) -> np.ndarray:
-        mix = out[-1]
-        mix[:] = out[0]
-        for j in range(1, len(self.tracks)):
-            mix += out[j]
-        return out
+        self._state = None
+        self.session.reset()
+        for k in range(step):
+            self.session.step(k, self._values(prefix[k]))
+        return np.array(self.session.step(step, self._values(cand)))
 
     def _snapshot_at(self, prefix: list[dict[str, np.ndarray]]) -> None:
-        """Bring the snapshots to the state after ``prefix`` (incrementally when possible)."""
-        n = len(prefix)
+        """Bring the snapshot to the state after ``prefix`` (incrementally when possible)."""
+        session = self.session
         m = len(self._prefix)
-        if (
-            self._snaps is not None
-            and m <= n
-            and self._same_prefix(prefix, m)
-            and all(sn.valid_for(eng) for sn, eng in zip(self._snaps, self.engines, strict=True))
-        ):
-            start = len(self._prefix)
-            for j, eng in enumerate(self.engines):
-                eng.restore(self._snaps[j])
+        state = self._state
+        if state is not None and m <= len(prefix) and self._same_prefix(prefix, m) and session.valid(state):
+            start = m
+            session.restore(state)
         else:
             start = 0
-            self._last = [None] * len(self.tracks)
-            for eng in self.engines:
-                eng.reset()
-        for j, _ in enumerate(self.engines):
-            for k in range(start, n):
-                self._play(j, k, prefix[k], self._last)
-        self._snaps = [eng.snapshot() for eng in self.engines]
+            session.reset()
+        for k in range(start, len(prefix)):
+            session.step(k, self._values(prefix[k]))
+        self._state = session.snapshot()
         self._prefix = [dict(p) for p in prefix]
 
     def render(
@@ -381,22 +200,18 @@ class _Renderer:
         """
         if not self.use_snapshots:
             return self._replay(prefix, step, cand)
-        if (
-            self._snaps is None
-            or any(not sn.valid_for(eng) for sn, eng in zip(self._snaps, self.engines, strict=True))
-            or not self._same_prefix(prefix, step)
-        ):
-            self._snaps = None
+        session = self.session
+        if self._state is None or not session.valid(self._state) or not self._same_prefix(prefix, step):
             self._snapshot_at(prefix[:step])
-        assert self._snaps is not None
-        out = np.empty((len(self.tracks) + 1, self.frames[step]), np.float32)
-        for j, eng in enumerate(self.engines):
-            if eng.memory_bytes > self._snaps[j].nbytes + self._GROWTH_LIMIT:
-                self._snaps = None  # fragmented: rebuild from a fresh instance
-                return self.render(prefix, step, cand)
-            eng.restore(self._snaps[j])
-            out[j] = self._play(j, step, cand, list(self._last))
-        out = self._mix(out)
+        state = self._state
+        assert state is not None
+        if session.memory_bytes > RenderSession.state_bytes(state) + self._GROWTH_LIMIT:
+            self._state = None  # fragmented: rebuild from fresh engines
+            self._prefix = []
+            session.reset()
+            return self.render(prefix, step, cand)
+        session.restore(state)
+        out = np.array(session.step(step, self._values(cand)))
         if not self._checked and step > 0:
             self._checked = True
             if not np.array_equal(out, self._replay(prefix, step, cand)):
@@ -407,7 +222,6 @@ class _Renderer:
                     RuntimeWarning,
                     stacklevel=2,
                 )
-            self._snaps = None
         return out
 
     def _same_prefix(self, prefix: list[dict[str, np.ndarray]], step: int) -> bool:
@@ -755,186 +569,3 @@ def search_policy(
         The policy; ``policy.result`` is the :class:`SearchResult`.
     """
     return SearchPolicy(env, search(env.scenario, budget=budget, seed=seed, progress=progress))
-
-
-# ------------------------------------------------------------------------------------
-# Trained models
-# ------------------------------------------------------------------------------------
-
-
-class SB3Policy:
-    """A Stable-Baselines3 model shared by all agents (deterministic actions)."""
-
-    def __init__(self, env: Any, model: Any, path: str) -> None:
-        self.env = env
-        self.model = model
-        self.name = f"sb3:{path}"
-
-    def reset(self, env: Any, seed: int | None = None) -> None:  # noqa: D102 - see Policy
-        self.env = env
-
-    def __call__(self, step: int, observations: dict[str, np.ndarray]) -> dict[str, np.ndarray]:  # noqa: D102
-        agents = list(self.env.agents)
-        obs = np.stack([observations[a] for a in agents])
-        acts, _ = self.model.predict(obs, deterministic=True)
-        return {a: np.asarray(acts[i], np.float32) for i, a in enumerate(agents)}
-
-
-def load_policy(path: str, env: Any) -> Policy:
-    """Load a Stable-Baselines3 model saved with ``model.save(path)`` as a shared policy.
-
-    The model must have been trained on this scenario's observation and action
-    spaces (parameter sharing with the agent indicator, as in
-    ``examples/train_sb3_ppo.py``).
-
-    Raises:
-        ImportError: if stable-baselines3 is not installed.
-        FileNotFoundError: if ``path`` does not exist.
-        ValueError: if the model's spaces do not match the env's.
-    """
-    import os
-
-    if not os.path.exists(path) and not os.path.exists(path + ".zip"):
-        raise FileNotFoundError(f"no saved model at {path!r}")
-    try:
-        from stable_baselines3.common.base_class import BaseAlgorithm
-        from stable_baselines3.common.save_util import load_from_zip_file
-    except ImportError:
-        raise ImportError(
-            "loading a trained policy needs stable-baselines3: pip install 'raveforce-mae[rl]' "
-            "(on CPU-only machines, pip install torch first)"
-        ) from None
-    data, _, _ = load_from_zip_file(path, device="cpu", load_data=True)
-    algo_name = (data or {}).get("policy_class", None)
-    cls = _sb3_algorithm(data)
-    model: BaseAlgorithm = cls.load(path, device="cpu")
-    agent = env.possible_agents[0]
-    obs_space, act_space = env.observation_space(agent), env.action_space(agent)
-    if model.observation_space.shape != obs_space.shape or model.action_space.shape != act_space.shape:
-        raise ValueError(
-            f"model {path!r} ({algo_name}) was trained with observations {model.observation_space.shape} "
-            f"and actions {model.action_space.shape}; scenario {env.scenario.name!r} has "
-            f"{obs_space.shape} and {act_space.shape}"
-        )
-    return SB3Policy(env, model, path)
-
-
-def _sb3_algorithm(data: dict[str, Any] | None) -> Any:
-    """The SB3 algorithm class that saved ``data`` (PPO unless the policy says otherwise)."""
-    import stable_baselines3 as sb3
-
-    policy = str((data or {}).get("policy_class", ""))
-    for name in ("SAC", "TD3", "DDPG", "A2C"):
-        if f"{name.lower()}." in policy.lower() or f".{name.lower()}" in policy.lower():
-            return getattr(sb3, name)
-    return sb3.PPO
-
-
-def make_policy(
-    kind: str,
-    env: Any,
-    *,
-    seed: int = 0,
-    budget: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> Policy:
-    """A policy by name (``"random"``, ``"search"``, ``"reference"``) or a saved model path.
-
-    Raises:
-        ValueError: on an unknown kind that is not an existing file, or ``reference`` on
-            a scenario without one.
-    """
-    import os
-
-    if kind == "random":
-        return random_policy(env, seed)
-    if kind == "search":
-        return search_policy(env, budget=budget, seed=seed, progress=progress)
-    if kind == "reference":
-        return reference_policy(env)
-    if os.path.exists(kind) or os.path.exists(kind + ".zip"):
-        return load_policy(kind, env)
-    raise ValueError(
-        f"unknown policy {kind!r}: expected one of {list(POLICY_KINDS)} or a path to a saved model"
-    )
-
-
-# ------------------------------------------------------------------------------------
-# Playing
-# ------------------------------------------------------------------------------------
-
-
-@dataclass
-class EpisodeResult:
-    """One episode played by a policy.
-
-    Attributes:
-        rewards: ``(steps, n_agents)`` blended rewards, agents in ``env.possible_agents`` order.
-        shared: ``(steps,)`` the shared (mix) part.
-        track: ``(steps, n_agents)`` the per-track part, NaN where the scenario has no stem.
-        values: Per step, the parameter values each track played: ``{track: {param: value}}``.
-        audio: The rendered stems and ``"mix"`` (mono float32).
-        patch: The merged Glicol patch of the episode.
-        agents: Agent names, the columns of ``rewards`` and ``track``.
-    """
-
-    rewards: np.ndarray
-    shared: np.ndarray
-    track: np.ndarray
-    values: list[dict[str, dict[str, float]]]
-    audio: dict[str, np.ndarray]
-    patch: str
-    agents: list[str] = field(default_factory=list)
-
-    @property
-    def mean_reward(self) -> float:
-        """Mean blended reward per step and agent (the scale of a single reward)."""
-        return float(self.rewards.mean()) if self.rewards.size else float("nan")
-
-    @property
-    def returns(self) -> np.ndarray:
-        """Episode return (sum over steps) of each agent."""
-        return self.rewards.sum(axis=0)
-
-    @property
-    def mean_return(self) -> float:
-        """Episode return averaged over agents (what SB3's ``ep_rew_mean`` reports)."""
-        return float(self.returns.mean()) if self.rewards.size else float("nan")
-
-
-def play_episode(env: Any, policy: Policy, seed: int | None = None) -> EpisodeResult:
-    """Play one episode of ``policy`` in the parallel env ``env``.
-
-    Args:
-        env: A :class:`~raveforce_mae.RaveforceParallelEnv`.
-        policy: Any :class:`Policy`.
-        seed: Passed to ``env.reset`` and ``policy.reset``.
-
-    Returns:
-        EpisodeResult: rewards, their parts, the values played, the audio and the patch.
-    """
-    obs, _ = env.reset(seed=seed)
-    policy.reset(env, seed)
-    agents = list(env.possible_agents)
-    rewards, shared, track, values = [], [], [], []
-    step = 0
-    while env.agents:
-        actions = policy(step, obs)
-        obs, rew, _, _, infos = env.step(actions)
-        rewards.append([rew.get(a, np.nan) for a in agents])
-        first = infos[agents[0]]
-        shared.append(first["reward_shared"])
-        track.append(
-            [np.nan if infos[a].get("reward_track") is None else infos[a]["reward_track"] for a in agents]
-        )
-        values.append({t.name: dict(infos[t.agent]["values"]) for t in env.scenario.tracks})
-        step += 1
-    return EpisodeResult(
-        rewards=np.asarray(rewards, np.float64).reshape(-1, len(agents)),
-        shared=np.asarray(shared, np.float64),
-        track=np.asarray(track, np.float64).reshape(-1, len(agents)),
-        values=values,
-        audio=env.audio(),
-        patch=env.patch(),
-        agents=agents,
-    )
