@@ -767,7 +767,7 @@ def test_snapshot_refused_by_other_instance():
 
 _CALL_SCRIPT = """
 import sys, numpy as np, glicol_wasm
-from glicol_wasm._fastcall import I32Call
+from glicol_wasm._abi import I32Call
 e = glicol_wasm.Engine(44100)
 print(type(e._inst.run) is I32Call, file=sys.stderr)
 code = open(sys.argv[1]).read()
