@@ -494,8 +494,10 @@ def test_empty_code_silences_the_engine(empty):
     ],
 )
 def test_bad_sample_rate(sr, exc):
-    with pytest.raises(exc):
+    with pytest.raises(exc, match="sample_rate") as ei:
         Engine(sr)
+    if exc is ValueError:  # the message names the value and the valid range
+        assert f"8000..192000 Hz, got {sr}" in str(ei.value)
 
 
 @pytest.mark.parametrize("bpm", [0, 0.5, 1000, -120, float("nan"), float("inf"), "120", None])
@@ -584,8 +586,17 @@ def test_bad_sample_audio(audio):
 
 @pytest.mark.parametrize("sr", [0, 999, 384001, -22050, "x"])
 def test_bad_sample_rate_of_sample(sr, sine):
-    with pytest.raises((TypeError, ValueError)):
+    with pytest.raises((TypeError, ValueError), match="sample 's'") as ei:
         Engine().load_sample("s", sine(440, 44100, 0.01), sr)
+    if isinstance(ei.value, ValueError):  # names the sample, its rate and the range
+        assert f"its sample rate {sr} Hz" in str(ei.value) and "1000..384000 Hz" in str(ei.value)
+
+
+def test_sample_file_at_500_hz_is_refused_with_its_name_rate_and_range(sine):
+    with pytest.raises(ValueError) as ei:
+        Engine().load_sample("kick", sine(100, 500, 0.5), 500)
+    assert str(ei.value).startswith("sample 'kick': its sample rate 500 Hz is outside")
+    assert "1000..384000 Hz" in str(ei.value)
 
 
 def test_sample_input_is_not_mutated_and_is_copied(rng):
