@@ -210,6 +210,35 @@ def step_costs(n: int) -> tuple[list[float], list[float]]:
     return out[0], out[1]
 
 
+def guard_costs(n: int) -> tuple[float, float, float]:
+    """The thread guard's cost: one render of one block with and without it, interleaved.
+
+    ``Engine.render`` is ``with self._guard: self._render(frames)``; timing both on one
+    engine, alternately, isolates the guard from the machine's load. Also the bare
+    cost of entering and leaving a :class:`glicol_wasm.ConcurrentUseGuard`.
+    """
+    eng = gw.Engine(SR)
+    eng.set_code(PATCH)
+    eng.render(BLOCK)
+    guarded, bare = [], []
+    for _ in range(n):
+        t = time.perf_counter()
+        eng.render(BLOCK)
+        t1 = time.perf_counter()
+        eng._render(BLOCK)
+        t2 = time.perf_counter()
+        guarded.append(t1 - t)
+        bare.append(t2 - t1)
+    guard = gw.ConcurrentUseGuard()
+    reps = 100_000
+    t = time.perf_counter()
+    for _ in range(reps):
+        with guard:
+            pass
+    enter_exit = (time.perf_counter() - t) / reps
+    return statistics.median(guarded), statistics.median(bare), enter_exit
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=7)
@@ -286,6 +315,11 @@ def main() -> int:
     print("step = set_code + render(5512 frames = 0.125 s, 44 blocks), median of 300:")
     print(f"  unchanged code: {med(same) * 1e3:.3f} ms ({0.125 / med(same):.0f}x real time)")
     print(f"  changed code:   {med(changed) * 1e3:.3f} ms ({0.125 / med(changed):.0f}x real time)")
+
+    g, b, ee = guard_costs(3000)
+    print("\nthread guard (ConcurrentUseGuard), render of one 128-frame block, median of 3000 interleaved:")
+    print(f"  with guard {g * 1e6:.1f} us, without {b * 1e6:.1f} us, difference {(g - b) * 1e6:+.2f} us")
+    print(f"  entering and leaving the guard alone: {ee * 1e6:.3f} us")
     return 0
 
 

@@ -64,7 +64,12 @@ def test_one_engine_hammered_by_two_threads_refuses_and_survives(tmp_path):
     patch = ROOT / "glicol_wasm" / "patches" / "three_tracks.glicol"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
-        [sys.executable, "-c", HAMMER, str(patch)], capture_output=True, text=True, env=env, timeout=300, check=False
+        [sys.executable, "-c", HAMMER, str(patch)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
     )
     assert proc.returncode == 0, f"the process died ({proc.returncode}): {proc.stderr[-2000:]}"
     lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines())
