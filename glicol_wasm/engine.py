@@ -462,8 +462,14 @@ class Engine:
         """
         if isinstance(frames, bool) or not isinstance(frames, (int, np.integer)) or frames < 0:
             raise ValueError(f"frames must be a non-negative int, got {frames!r}")
-        with self._guard:
+        # `with self._guard:` inlined: this is the hot path of every step.
+        lock = self._guard.lock
+        if not lock.acquire(False):
+            self._guard.refuse()
+        try:
             return self._render(int(frames))
+        finally:
+            lock.release()
 
     def _render(self, frames: int) -> np.ndarray:
         inst = self._live()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from types import TracebackType
+from typing import NoReturn
 
 from .errors import ConcurrentUseError
 
@@ -48,12 +49,25 @@ class ConcurrentUseGuard:
         self.what = what
         self.instead = instead
 
+    @property
+    def lock(self) -> threading.RLock:
+        """The underlying lock, for hot paths that inline the guard.
+
+        ``if not guard.lock.acquire(False): guard.refuse()`` then ``try: ... finally:
+        guard.lock.release()`` does what ``with guard:`` does without two Python calls.
+        """
+        return self._lock
+
+    def refuse(self) -> NoReturn:
+        """Raise the :class:`~glicol_wasm.ConcurrentUseError` of this guard."""
+        raise ConcurrentUseError(
+            f"{self.what} is already in use by another thread; it is not thread-safe "
+            f"and concurrent calls would corrupt it or abort the process. Instead, {self.instead}."
+        )
+
     def __enter__(self) -> None:
         if not self._lock.acquire(blocking=False):
-            raise ConcurrentUseError(
-                f"{self.what} is already in use by another thread; it is not thread-safe "
-                f"and concurrent calls would corrupt it or abort the process. Instead, {self.instead}."
-            )
+            self.refuse()
 
     def __exit__(
         self,

@@ -1,7 +1,7 @@
 """Behaviour of glicol_wasm.Engine, measured on the real engine (no mocks).
 
 Every expected number below was measured from audio rendered by the npm glicol@0.4.0
-binary with wasmtime 50 (see /work/shared/GLICOL.md for the engine's own quirks).
+binary with wasmtime 50 (docs/engine.md lists the engine's own quirks).
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def test_fresh_engines_are_bit_identical(which, three_tracks):
 
 def test_reset_equals_fresh_engine(three_tracks):
     # Engine.reset() builds a new wasm instance, so unlike the raw engine's reset (whose
-    # chain summation order changes, GLICOL.md section 4) it is bit-identical.
+    # chain summation order changes; tests/test_engine_facts.py measures it) it is bit-identical.
     eng = Engine()
     eng.set_code(three_tracks)
     first = eng.render(30000)
@@ -192,7 +192,7 @@ def test_trap_then_next_use_works_from_rebuilt_instance():
 
 
 def test_partial_update_bug_does_not_leak():
-    """GLICOL.md section 3: the raw engine plays 220 Hz after this failing update."""
+    """The raw engine (docs/engine.md, partial updates) plays 220 Hz after this failing update."""
     sr = 44100
     eng = Engine(sr)
     eng.set_code(GOOD)
@@ -214,7 +214,7 @@ def test_partial_update_bug_does_not_leak():
 @pytest.mark.parametrize(
     "code, first_bad",
     [
-        # points without *k: the first sample is NaN (GLICOL.md section 5)
+        # points without *k: the first sample is NaN
         ("o: [0=>0, 1=>1]", 84),
         # onepole with a ref swaps its inputs and blows up to inf (measured: frame 175)
         ("o: sin 440 >> onepole ~a\n~a: sin 3", 175),
