@@ -210,6 +210,44 @@ def step_costs(n: int) -> tuple[list[float], list[float]]:
     return out[0], out[1]
 
 
+def render_unguarded(eng: gw.Engine, frames: int) -> np.ndarray:
+    """``Engine.render`` without its thread guard (same argument check, same work)."""
+    if isinstance(frames, bool) or not isinstance(frames, (int, np.integer)) or frames < 0:
+        raise ValueError(f"frames must be a non-negative int, got {frames!r}")
+    return eng._render(int(frames))
+
+
+def guard_costs(n: int) -> tuple[float, float, float]:
+    """The thread guard's cost: one render of one block with and without it, interleaved.
+
+    ``Engine.render`` checks ``frames``, then runs ``self._render(frames)`` under the
+    guard; :func:`render_unguarded` does the same without the guard. Timing both on
+    one engine, alternately, isolates the guard from the machine's load. Also the bare
+    cost of entering and leaving a :class:`glicol_wasm.ConcurrentUseGuard`.
+    """
+    eng = gw.Engine(SR)
+    eng.set_code(PATCH)
+    eng.render(BLOCK)
+    guarded, bare = [], []
+    for i in range(n):
+        # alternate which goes first, so that neither profits from the other's caches
+        for first in (True, False) if i % 2 else (False, True):
+            t = time.perf_counter()
+            if first:
+                eng.render(BLOCK)
+            else:
+                render_unguarded(eng, BLOCK)
+            (guarded if first else bare).append(time.perf_counter() - t)
+    guard = gw.ConcurrentUseGuard()
+    reps = 100_000
+    t = time.perf_counter()
+    for _ in range(reps):
+        with guard:
+            pass
+    enter_exit = (time.perf_counter() - t) / reps
+    return statistics.median(guarded), statistics.median(bare), enter_exit
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=7)
@@ -286,6 +324,11 @@ def main() -> int:
     print("step = set_code + render(5512 frames = 0.125 s, 44 blocks), median of 300:")
     print(f"  unchanged code: {med(same) * 1e3:.3f} ms ({0.125 / med(same):.0f}x real time)")
     print(f"  changed code:   {med(changed) * 1e3:.3f} ms ({0.125 / med(changed):.0f}x real time)")
+
+    g, b, ee = guard_costs(3000)
+    print("\nthread guard (ConcurrentUseGuard), render of one 128-frame block, median of 3000 interleaved:")
+    print(f"  with guard {g * 1e6:.1f} us, without {b * 1e6:.1f} us, difference {(g - b) * 1e6:+.2f} us")
+    print(f"  entering and leaving the guard alone: {ee * 1e6:.3f} us")
     return 0
 
 

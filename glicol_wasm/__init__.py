@@ -15,8 +15,20 @@ Quick start::
 from __future__ import annotations
 
 from .binary import cache_dir, fetch, locate
-from .engine import BLOCK, Engine, EngineState, render
+from .engine import (
+    BLOCK,
+    MAX_SEED,
+    MIN_SEED,
+    SAMPLE_FILE_RATES,
+    SAMPLE_RATES,
+    Engine,
+    EngineState,
+    check_seed,
+    render,
+)
 from .errors import (
+    ConcurrentUseError,
+    EngineCacheError,
     EngineIntegrityError,
     EngineUnavailableError,
     GlicolCodeError,
@@ -27,12 +39,20 @@ from .errors import (
     GlicolSampleError,
     GlicolTrapError,
 )
+from .guard import ConcurrentUseGuard
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BLOCK",
+    "MAX_SEED",
+    "MIN_SEED",
+    "SAMPLE_FILE_RATES",
+    "SAMPLE_RATES",
+    "ConcurrentUseError",
+    "ConcurrentUseGuard",
     "Engine",
+    "EngineCacheError",
     "EngineState",
     "EngineIntegrityError",
     "EngineUnavailableError",
@@ -44,6 +64,7 @@ __all__ = [
     "GlicolSampleError",
     "GlicolTrapError",
     "cache_dir",
+    "check_seed",
     "fetch",
     "locate",
     "render",

@@ -42,12 +42,16 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from ._module import compiled
+    from ._module import compiled, key_dir
 
     c = compiled()
-    print(f"binary:  {c.wasm_path} (sha256 {binary.WASM_SHA256[:16]}..., verified)")
-    print(f"cache:   {binary.cache_dir()}")
-    print(f"module:  {'loaded from the compiled cache' if c.from_cache else 'compiled'}")
+    print(f"binary:  {c.wasm_path} (sha256 {binary.WASM_SHA256[:16]}..., verified in this process)")
+    print(f"cache:   {binary.cache_dir()} (private to this user)")
+    if c.from_cache:
+        how = f"loaded from the compiled cache, {c.artefact.name} (HMAC-SHA256 valid, key in {key_dir()})"
+    else:
+        how = "compiled from the verified binary in this process"
+    print(f"module:  {how}")
     return 0
 
 

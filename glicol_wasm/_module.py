@@ -1,19 +1,42 @@
-"""Compile the Glicol module once per process, with a serialized copy cached on disk.
+"""Compile the Glicol module once per process, with an authenticated copy cached on disk.
 
 Compiling the 2.2 MB module with wasmtime takes about a second; deserializing a
-cached artefact takes milliseconds. The cache key covers the binary's hash, the
-wasmtime version and the machine, so an upgrade or another binary can never load a
-stale artefact. Each artefact is stored with its own sha256, checked before
-deserializing (wasmtime trusts serialized code), so a corrupt entry is rebuilt
-instead of crashing the process. An unwritable cache only costs the compile time.
+cached artefact takes milliseconds. But a serialized module is native code that
+wasmtime runs without checking it (``Module.deserialize`` is documented as unsafe
+on untrusted bytes), so the cache is guarded as follows:
+
+* **Private folders.** The cache folder and its ``compiled/`` sub-folder are created
+  with mode 0700 and artefacts with mode 0600. A folder or artefact that another user
+  can write, or that another user owns, is refused with :class:`EngineCacheError`
+  (nothing is read from it).
+* **Authenticated artefacts.** Each artefact carries an HMAC-SHA256 over the cache key
+  and the serialized bytes, keyed by a 32-byte per-user secret kept in a separate
+  private folder (``$GLICOL_WASM_KEY_DIR``, else ``$XDG_CONFIG_HOME/glicol_wasm``, else
+  ``~/.config/glicol_wasm``; the key file is 0600). Whoever can write the cache folder
+  but cannot read the key cannot produce an artefact that is accepted, so a forged or
+  copied-in artefact (a restored CI cache, a shared folder, a hash file written next
+  to it) is simply recompiled. The tag is checked on the bytes in memory, which are
+  the bytes deserialized: there is no window between check and use.
+* **Atomic writes.** An artefact is written to a private temporary file in the same
+  folder, then renamed over the old one, so readers see a whole file or none.
+* **Recompile on any mismatch**: a bad header, tag, key or a failed deserialization
+  rebuilds the entry.
+
+The cache key covers the binary's hash, the wasmtime version and the machine, so an
+upgrade or another binary never loads a stale artefact. An unwritable cache only
+costs the compile time (with a warning). The binary itself is verified by hash in
+every process before anything is compiled or loaded.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import importlib.metadata
 import os
 import platform
+import secrets
+import tempfile
 import threading
 import warnings
 from dataclasses import dataclass
@@ -22,78 +45,31 @@ from pathlib import Path
 import wasmtime
 
 from . import binary
+from ._abi import LOOP_WAT, Modules
+from ._private import private_dir, read_private, write_private
+from .errors import EngineCacheError
 
-# The block loop: runs `n` blocks of `process` inside wasm, copying each block's
-# planar stereo output (256 float32 = 1024 bytes) to dst + i * 1024. If `code_len` is
-# non-zero, the code at the code buffer is submitted with `update` first, so one call
-# from Python changes the code and renders a whole step. It stops at the first block
-# whose result buffer reports an error and returns that block's index, or -1. The
-# buffer addresses are set once per instance with `setup`: every argument of a call
-# from Python costs a type check in wasmtime-py, so `run` takes only two.
-LOOP_WAT = """
-(module
- (import "g" "memory" (memory 1))
- (import "g" "process" (func $process (param i32 i32 i32 i32)))
- (import "g" "update" (func $update (param i32 i32)))
- (import "g" "alloc" (func $alloc (param i32) (result i32)))
- (import "g" "live_coding_mode" (func $live (param i32)))
- (import "g" "set_sr" (func $set_sr (param f32)))
- (import "g" "set_bpm" (func $set_bpm (param f32)))
- (import "g" "set_seed" (func $set_seed (param f32)))
- (global $in (mut i32) (i32.const 0))
- (global $out (mut i32) (i32.const 0))
- (global $res (mut i32) (i32.const 0))
- (global $dst (mut i32) (i32.const 0))
- (global $code (mut i32) (i32.const 0))
- ;; One call sets up a fresh instance: one allocation for every buffer (in 1 KiB,
- ;; out 1 KiB, result 256 B, dst $dst_bytes, code $code_bytes), live-coding mode off,
- ;; then sample rate, bpm and seed, all before any code. Returns the base address.
- (func (export "init") (param $sr f32) (param $bpm f32) (param $seed f32)
-  (param $dst_bytes i32) (param $code_bytes i32) (result i32)
-  (local $base i32)
-  (local.set $base (call $alloc (i32.shr_u
-   (i32.add (i32.add (i32.const 2304) (local.get $dst_bytes)) (local.get $code_bytes))
-   (i32.const 2))))
-  (global.set $in (local.get $base))
-  (global.set $out (i32.add (local.get $base) (i32.const 1024)))
-  (global.set $res (i32.add (local.get $base) (i32.const 2048)))
-  (global.set $dst (i32.add (local.get $base) (i32.const 2304)))
-  (global.set $code (i32.add (i32.add (local.get $base) (i32.const 2304)) (local.get $dst_bytes)))
-  (call $live (i32.const 0))
-  (call $set_sr (local.get $sr))
-  (call $set_bpm (local.get $bpm))
-  (call $set_seed (local.get $seed))
-  (local.get $base))
- (func (export "setup") (param i32 i32 i32 i32 i32)
-  (global.set $in (local.get 0)) (global.set $out (local.get 1))
-  (global.set $res (local.get 2)) (global.set $dst (local.get 3))
-  (global.set $code (local.get 4)))
- (func (export "run") (param $n i32) (param $code_len i32) (result i32)
-  (local $i i32)
-  (if (local.get $code_len) (then (call $update (global.get $code) (local.get $code_len))))
-  (block $done
-   (loop $next
-    (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
-    (call $process (global.get $in) (global.get $out) (i32.const 256) (global.get $res))
-    (memory.copy
-     (i32.add (global.get $dst) (i32.shl (local.get $i) (i32.const 10)))
-     (global.get $out) (i32.const 1024))
-    (if (i32.load8_u (global.get $res)) (then (return (local.get $i))))
-    (local.set $i (i32.add (local.get $i) (i32.const 1)))
-    (br $next)))
-  (i32.const -1)))
-"""
+__all__ = ["Compiled", "compiled", "key_dir"]
+
+_MAGIC = b"glicol_wasm compiled module, HMAC-SHA256 authenticated, v4\n"
+_TAG_LEN = 32
+_KEY_NAME = "cache.key"
 
 
 @dataclass(frozen=True)
-class Compiled:
-    """The compiled engine and loop modules, shared by every Engine in the process."""
+class Compiled(Modules):
+    """The compiled modules plus where they came from.
 
-    engine: wasmtime.Engine
-    glicol: wasmtime.Module
-    loop: wasmtime.Module
+    Attributes:
+        wasm_path: The verified binary they were compiled from.
+        from_cache: ``True`` if the engine module was deserialized from an artefact
+            whose tag was valid, ``False`` if it was compiled in this process.
+        artefact: The artefact's path (it may not exist if the cache is unwritable).
+    """
+
     wasm_path: Path
     from_cache: bool
+    artefact: Path
 
 
 _lock = threading.Lock()
@@ -101,44 +77,87 @@ _compiled: dict[str, Compiled] = {}
 _by_env: dict[tuple[str | None, ...], Compiled] = {}
 
 
-def _cache_key(wasm_sha: str) -> str:
+def key_dir() -> Path:
+    """The private folder holding the per-user key that authenticates cached artefacts."""
+    env = os.environ.get("GLICOL_WASM_KEY_DIR")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".config"
+    return base / "glicol_wasm"
+
+
+def _key() -> bytes:
+    """The per-user secret key, created (32 random bytes, mode 0600) on first use.
+
+    Raises:
+        EngineCacheError: if the key folder or file is not private.
+        OSError: if the key cannot be created.
+    """
+    folder = private_dir(key_dir())
+    path = folder / _KEY_NAME
+    key = read_private(path, secret=True)
+    if key is None:
+        # Create-or-keep without a race: link a complete private file into place; if
+        # another process linked its key first, use that one.
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".key.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(secrets.token_bytes(32))
+                f.flush()
+                os.fsync(f.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        key = read_private(path, secret=True)
+    if key is None or len(key) != 32:
+        raise EngineCacheError(
+            f"glicol_wasm: the cache key {path} is damaged ({0 if key is None else len(key)} bytes, "
+            "expected 32). Remove it; a new one is created and the cache is rebuilt."
+        )
+    return key
+
+
+def _ident(wasm_sha: str) -> str:
     ver = importlib.metadata.version("wasmtime")
-    ident = f"{wasm_sha}|wasmtime-{ver}|{platform.machine()}|{platform.system()}|v3"
-    return hashlib.sha256(ident.encode()).hexdigest()[:32]
+    return f"{wasm_sha}|wasmtime-{ver}|{platform.machine()}|{platform.system()}|v4"
 
 
-def _load_serialized(engine: wasmtime.Engine, path: Path) -> wasmtime.Module | None:
-    try:
-        data = path.read_bytes()
-        want = path.with_suffix(".sha256").read_text().strip()
-    except OSError:
+def _tag(key: bytes, ident: str, payload: bytes) -> bytes:
+    return hmac.new(key, ident.encode() + b"\x00" + payload, hashlib.sha256).digest()
+
+
+def _load(engine: wasmtime.Engine, path: Path, key: bytes, ident: str) -> wasmtime.Module | None:
+    """Deserialize the artefact at ``path`` if its tag is valid, else ``None``."""
+    blob = read_private(path)
+    head = len(_MAGIC) + _TAG_LEN
+    if blob is None or len(blob) <= head or not blob.startswith(_MAGIC):
         return None
-    if hashlib.sha256(data).hexdigest() != want:
-        return None
+    tag, payload = blob[len(_MAGIC) : head], blob[head:]
+    if not hmac.compare_digest(tag, _tag(key, ident, payload)):
+        return None  # forged, damaged, or written with another key: recompile
     try:
-        return wasmtime.Module.deserialize(engine, data)
+        return wasmtime.Module.deserialize(engine, payload)
     except Exception:  # noqa: BLE001 - any failure means: rebuild the entry
         return None
 
 
-def _store_serialized(module: wasmtime.Module, path: Path) -> None:
-    try:
-        data = module.serialize()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_bytes(data)
-        sha_tmp = path.with_suffix(f".shatmp{os.getpid()}")
-        sha_tmp.write_text(hashlib.sha256(data).hexdigest())
-        os.replace(tmp, path)
-        os.replace(sha_tmp, path.with_suffix(".sha256"))
-    except OSError as e:
-        warnings.warn(
-            f"glicol_wasm: cannot write the compiled-module cache at {path.parent} ({e}); "
-            "the engine still works but every process compiles it again (about 1 s). "
-            "Set GLICOL_WASM_CACHE to a writable folder.",
-            RuntimeWarning,
-            stacklevel=3,
-        )
+def _store(module: wasmtime.Module, path: Path, key: bytes, ident: str) -> None:
+    payload = bytes(module.serialize())
+    write_private(path, _MAGIC + _tag(key, ident, payload) + payload)
+
+
+def _warn_unwritable(where: Path, e: OSError) -> None:
+    warnings.warn(
+        f"glicol_wasm: cannot write the compiled-module cache at {where} ({e}); "
+        "the engine still works but every process compiles it again (about 1 s). "
+        "Set GLICOL_WASM_CACHE (and GLICOL_WASM_KEY_DIR) to writable private folders.",
+        RuntimeWarning,
+        stacklevel=4,
+    )
 
 
 def compiled() -> Compiled:
@@ -147,32 +166,52 @@ def compiled() -> Compiled:
     Raises:
         EngineUnavailableError: if the binary is missing.
         EngineIntegrityError: if it fails verification.
+        EngineCacheError: if the cache (or its key) is not private to this user.
     """
-    env_key = (
-        os.environ.get("GLICOL_WASM"),
-        os.environ.get("GLICOL_WASM_CACHE"),
-        os.environ.get("XDG_CACHE_HOME"),
+    env_key = tuple(
+        os.environ.get(v)
+        for v in (
+            "GLICOL_WASM",
+            "GLICOL_WASM_CACHE",
+            "XDG_CACHE_HOME",
+            "GLICOL_WASM_KEY_DIR",
+            "XDG_CONFIG_HOME",
+        )
     )
     hit = _by_env.get(env_key)
     if hit is not None:  # fast path: no file-system look-ups for every new Engine
         return hit
     path = binary.locate()
-    key = str(path.resolve())
+    key_id = str(path.resolve())
     with _lock:
-        hit = _compiled.get(key)
+        hit = _compiled.get(key_id)
         if hit is not None:
             _by_env[env_key] = hit
             return hit
         data = binary.verify_file(path)
         engine = wasmtime.Engine()
-        art = binary.cache_dir() / "compiled" / f"glicol-{_cache_key(binary.WASM_SHA256)}.cwasm"
-        module = _load_serialized(engine, art)
+        ident = _ident(binary.WASM_SHA256)
+        name = hashlib.sha256(ident.encode()).hexdigest()[:32]
+        art = binary.cache_dir() / "compiled" / f"glicol-{name}.cwasm"
+        module: wasmtime.Module | None = None
+        key: bytes | None = None
+        try:
+            private_dir(binary.cache_dir())
+            private_dir(art.parent)
+            key = _key()
+            module = _load(engine, art, key, ident)
+        except OSError as e:
+            _warn_unwritable(art.parent, e)
         from_cache = module is not None
         if module is None:
             module = wasmtime.Module(engine, data)
-            _store_serialized(module, art)
+            if key is not None:
+                try:
+                    _store(module, art, key, ident)
+                except OSError as e:
+                    _warn_unwritable(art.parent, e)
         loop = wasmtime.Module(engine, LOOP_WAT)
-        result = Compiled(engine, module, loop, path, from_cache)
-        _compiled[key] = result
+        result = Compiled(engine, module, loop, path, from_cache, art)
+        _compiled[key_id] = result
         _by_env[env_key] = result
         return result

@@ -27,6 +27,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from ._private import private_dir, write_private
 from .errors import EngineIntegrityError, EngineUnavailableError
 
 __all__ = [
@@ -210,10 +211,10 @@ def fetch(tarball: str | os.PathLike[str] | None = None, *, force: bool = False)
             path = _npm_pack(Path(tmp))
             wasm = verify_tarball(path.read_bytes(), f"npm pack {PACKAGE}")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp_path = target.with_suffix(f".tmp{os.getpid()}")
-        tmp_path.write_bytes(wasm)
-        os.replace(tmp_path, target)
+        # Private like the compiled modules next to it (0700 folder, 0600 file); the
+        # binary is verified by hash in every process anyway.
+        private_dir(target.parent)
+        write_private(target, wasm)
     except OSError as e:
         raise EngineUnavailableError(
             f"cannot write the Glicol binary to the cache {target}: {e}. Set "

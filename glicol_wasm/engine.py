@@ -2,32 +2,69 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, NoReturn
 
 import numpy as np
-import wasmtime
 
-from ._fastcall import i32_caller
+from ._abi import BLOCK, Instance, SampleData, Trap, WasmtimeError
 from ._module import compiled
 from .errors import (
-    GlicolCodeError,
     GlicolError,
     GlicolNonFiniteError,
     GlicolTrapError,
     decode_result,
 )
+from .guard import ConcurrentUseGuard
 
-__all__ = ["BLOCK", "Engine", "EngineState", "render"]
+__all__ = [
+    "BLOCK",
+    "MAX_SEED",
+    "MIN_SEED",
+    "SAMPLE_RATES",
+    "SAMPLE_FILE_RATES",
+    "Engine",
+    "EngineState",
+    "render",
+]
 
-BLOCK = 128
-"""Frames per engine block. Every render is made of whole blocks inside the engine."""
+MIN_SEED = 0
+MAX_SEED = 2**24
+"""Seeds the engine honours: 0 to 2**24 inclusive.
 
-_CODE_CAPACITY = 1 << 16  # bytes of code the reused buffer holds; grown if needed
-_DST_BLOCKS = 256  # blocks one call of the wasm loop may write (256 KiB)
+The engine takes its seed as a 32-bit float and truncates it to an unsigned integer,
+so a negative seed would play like 0, and above 2**24 neighbouring integers share one
+float (2**24 + 1 would play like 2**24). Every seed in this range reaches the engine
+exactly; others are refused.
+"""
+
+SAMPLE_RATES = (8000, 192000)
+"""The engine's sample rates in Hz (inclusive bounds)."""
+
+SAMPLE_FILE_RATES = (1000, 384000)
+"""Sample rates in Hz (inclusive) that :meth:`Engine.load_sample` accepts for a sample's
+own audio; the engine resamples it on playback (checked from 1000 to 384000 Hz)."""
+
 _REPLAY_LIMIT_BLOCKS = 1 << 17  # ~6 minutes at 44.1 kHz; longer histories are not replayed
+
+
+@dataclass(frozen=True)
+class _PyState:
+    """The binding's own part of an engine's state (beside the wasm memory)."""
+
+    pending: str | None
+    good_code: str | None
+    carry: np.ndarray
+    frames: int
+    history: list[tuple[bytes | None, int]]
+    history_blocks: int
+    last_code: bytes | None
+    code_ptr: int
+    code_cap: int
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,7 +77,7 @@ class EngineState:
 
     _instance: object
     _memory: np.ndarray
-    _python: tuple
+    _python: _PyState
 
     @property
     def nbytes(self) -> int:
@@ -52,125 +89,34 @@ class EngineState:
         return engine._inst is self._instance and engine._dead is None
 
 
-@dataclass
-class _Sample:
-    data: np.ndarray  # planar float32: all L then all R
-    channels: int
-    sample_rate: int
+def check_seed(seed: object, what: str = "seed") -> int:
+    """Return ``seed`` as an int if the engine honours it exactly.
 
+    Args:
+        seed: A Python or numpy integer within ``MIN_SEED..MAX_SEED`` (0..2**24).
+        what: The argument's name, for the message.
 
-class _Instance:
-    """One wasm instance of the engine with its reused buffers."""
-
-    __slots__ = (
-        "store",
-        "memory",
-        "run",
-        "setup",
-        "_mem",
-        "_size",
-        "_linker",
-        "in_ptr",
-        "out_ptr",
-        "res_ptr",
-        "dst_ptr",
-        "code_ptr",
-        "code_cap",
-        "last_code",
-    )
-
-    def __init__(self, sample_rate: int, bpm: float, seed: float) -> None:
-        c = compiled()
-        s = self.store = wasmtime.Store(c.engine)
-        linker = self._linker = wasmtime.Linker(c.engine)
-        # `now` is only read by rhai's timestamp(); a constant keeps renders reproducible.
-        linker.define_func("env", "now", wasmtime.FuncType([], [wasmtime.ValType.f64()]), lambda: 0.0)
-        inst = linker.instantiate(s, c.glicol)
-        linker.define_instance(s, "g", inst)
-        lx = linker.instantiate(s, c.loop).exports(s)
-        self.run = i32_caller(s, lx["run"], 2)
-        self.setup = lx["setup"]
-        self.memory = linker.get(s, "g", "memory")
-        # Buffers are allocated once and reused: the engine has no free export, and a
-        # fresh allocation per update leaks (GLICOL.md section 7). `init` allocates them
-        # in one block and sets live-coding mode off, sample rate, bpm and seed, in one
-        # call (each call from Python costs tens of microseconds).
-        self.code_cap = _CODE_CAPACITY
-        base = lx["init"](s, float(sample_rate), float(bpm), float(seed), _DST_BLOCKS * 1024, self.code_cap)
-        self.in_ptr = base
-        self.out_ptr = base + 1024
-        self.res_ptr = base + 2048
-        self.dst_ptr = base + 2304
-        self.code_ptr = self.dst_ptr + _DST_BLOCKS * 1024
-        self.last_code: bytes | None = None
-        self._size = -1
-        self._mem = np.zeros(0, np.uint8)
-
-    def export(self, name: str) -> wasmtime.Func:
-        """An export of the engine instance, looked up on demand (rarely used ones)."""
-        return self._linker.get(self.store, "g", name)
-
-    def load_sample(self, name: str, sample: _Sample) -> None:
-        s = self.store
-        raw_name = name.encode()
-        data = sample.data.tobytes()
-        alloc_u8 = self.export("alloc_uint8array")
-        name_ptr = alloc_u8(s, len(raw_name))
-        data_ptr = alloc_u8(s, len(data))
-        self.memory.write(s, raw_name, name_ptr)
-        self.memory.write(s, data, data_ptr)
-        self.export("add_sample")(
-            s, name_ptr, len(raw_name), data_ptr, sample.data.size, sample.channels, sample.sample_rate
+    Raises:
+        TypeError: if it is not an integer.
+        ValueError: if it is outside 0..2**24, naming the value and the range.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"{what} must be an int within {MIN_SEED}..{MAX_SEED}, got {seed!r}")
+    if not MIN_SEED <= seed <= MAX_SEED:
+        raise ValueError(
+            f"{what} must be within {MIN_SEED}..{MAX_SEED} (2**24), got {int(seed)}: the engine "
+            "takes its seed as a 32-bit float, so seeds outside this range would collide "
+            "(a negative seed plays like 0, 2**24 + 1 like 2**24)"
         )
+    return int(seed)
 
-    def view(self) -> np.ndarray:
-        """A uint8 numpy view of the whole linear memory, rebuilt when the memory grows.
 
-        Reading and writing through a view avoids wasmtime-py's per-call checks; the view
-        stays valid until the memory grows, which only changes its size.
-        """
-        size = self.memory.data_len(self.store)
-        if size != self._size:
-            ptr = self.memory.data_ptr(self.store)
-            self._mem = np.ctypeslib.as_array(ptr, shape=(size,))
-            self._size = size
-        return self._mem
-
-    def render_blocks(self, nblocks: int, code: bytes | None) -> tuple[np.ndarray, bytes | None, int]:
-        """Render ``nblocks`` blocks, submitting ``code`` first if it is new.
-
-        Returns (blocks as (n, 2, 128) float32, raw result buffer or None, failing block).
-        """
-        s = self.store
-        code_len = 0
-        if code is not None and code != self.last_code:
-            if len(code) > self.code_cap:
-                self.code_cap = 1 << (len(code) - 1).bit_length()
-                self.code_ptr = self.export("alloc_uint8array")(s, self.code_cap)
-                self.setup(s, self.in_ptr, self.out_ptr, self.res_ptr, self.dst_ptr, self.code_ptr)
-            if code:
-                self.view()[self.code_ptr : self.code_ptr + len(code)] = np.frombuffer(code, np.uint8)
-            code_len = len(code)
-            self.last_code = code
-            if not code_len:
-                # The loop reads code_len 0 as "no update", but empty code must still be
-                # submitted: the engine then clears the graph (silence).
-                self.export("update")(s, self.code_ptr, 0)
-        out = np.empty((nblocks, 2, BLOCK), dtype=np.float32)
-        done = 0
-        while done < nblocks or code_len:
-            n = min(nblocks - done, _DST_BLOCKS)
-            failed = self.run(n, code_len)
-            code_len = 0
-            mem = self.view()  # the memory may have grown during the call
-            if failed >= 0:
-                res = mem[self.res_ptr : self.res_ptr + 256].tobytes()
-                return out[:0], res, done + failed
-            out[done : done + n] = (
-                mem[self.dst_ptr : self.dst_ptr + n * 1024].view(np.float32).reshape(n, 2, BLOCK)
-            )
-            done += n
-        return out, None, -1
+def _check_bpm(bpm: object) -> float:
+    if isinstance(bpm, bool) or not (
+        isinstance(bpm, (int, float, np.integer, np.floating)) and math.isfinite(bpm) and 1.0 <= bpm <= 999.0
+    ):
+        raise ValueError(f"bpm must be a finite number within 1..999, got {bpm!r}")
+    return float(bpm)
 
 
 class Engine:
@@ -185,12 +131,22 @@ class Engine:
     same calls produce bit-identical audio. Live-coding mode (which delays updates to
     the next bar) is off.
 
+    An engine is not thread-safe: a call made while another thread is inside the same
+    engine raises :class:`~glicol_wasm.ConcurrentUseError` (instead of corrupting the
+    instance). Create one engine per thread. ``copy.deepcopy`` gives an independent
+    engine in the same state; engines cannot be pickled.
+
     Args:
         sample_rate: Sample rate in Hz (8000 to 192000). Note that this Glicol build's
             ``hpf`` always assumes 44100 Hz.
-        bpm: Tempo in beats per minute, used by ``seq``, ``imp``-free patterns, etc.
-        seed: Seed of the ``choose`` node (truncated to an integer by the engine).
-            ``noise`` takes its seed from its own argument.
+        bpm: Tempo in beats per minute (1 to 999), used by ``seq``, ``sig`` patterns,
+            ``points`` and the synths.
+        seed: Seed of the ``choose`` node, an integer within 0..2**24 (see
+            :data:`MAX_SEED`). ``noise`` takes its seed from its own argument.
+
+    Raises:
+        TypeError: if ``sample_rate`` or ``seed`` is not an integer.
+        ValueError: if an argument is outside its range (the message names it).
 
     Example:
         >>> eng = Engine(44100)
@@ -201,17 +157,19 @@ class Engine:
     def __init__(self, sample_rate: int = 44100, bpm: float = 120.0, seed: int = 42) -> None:
         if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)):
             raise TypeError(f"sample_rate must be an int in Hz, got {sample_rate!r}")
-        if not 8000 <= sample_rate <= 192000:
-            raise ValueError(f"sample_rate must be within 8000..192000 Hz, got {sample_rate}")
-        if not (isinstance(bpm, (int, float)) and math.isfinite(bpm) and 1.0 <= bpm <= 999.0):
-            raise ValueError(f"bpm must be a finite number within 1..999, got {bpm!r}")
-        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-            raise TypeError(f"seed must be an int, got {seed!r}")
+        lo, hi = SAMPLE_RATES
+        if not lo <= sample_rate <= hi:
+            raise ValueError(f"sample_rate must be within {lo}..{hi} Hz, got {sample_rate}")
         self._sr = int(sample_rate)
-        self._bpm = float(bpm)
-        self._seed = int(seed)
-        self._samples: dict[str, _Sample] = {}
-        self._inst: _Instance | None = None
+        self._bpm = _check_bpm(bpm)
+        self._seed = check_seed(seed)
+        self._guard = ConcurrentUseGuard(
+            "this glicol_wasm.Engine",
+            "create one Engine per thread (engines are independent and render the same audio "
+            "in any thread), or use processes",
+        )
+        self._samples: dict[str, SampleData] = {}
+        self._inst: Instance | None = None
         self._dead: str | None = None
         self.reset()
 
@@ -250,8 +208,8 @@ class Engine:
     @property
     def memory_bytes(self) -> int:
         """Current size of the wasm instance's linear memory in bytes."""
-        inst = self._live()
-        return inst.memory.data_len(inst.store)
+        with self._guard:
+            return self._live().memory_size()
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -259,29 +217,55 @@ class Engine:
         """Start again from silence with a fresh wasm instance (cheap: ~0.4 ms).
 
         Loaded samples are kept. Optionally change the tempo or the seed.
-        """
-        if bpm is not None:
-            if not (math.isfinite(bpm) and 1.0 <= bpm <= 999.0):
-                raise ValueError(f"bpm must be a finite number within 1..999, got {bpm!r}")
-            self._bpm = float(bpm)
-        if seed is not None:
-            self._seed = int(seed)
-        self._pending: str | None = None
-        self._good_code: str | None = None
-        self._carry = np.zeros((2, 0), dtype=np.float32)
-        self._frames = 0
-        # (code bytes or None, blocks rendered) for every render since the reset: replayed
-        # on a fresh instance to rebuild the exact state after an error.
-        self._history: list[tuple[bytes | None, int]] = []
-        self._history_blocks = 0
-        self._dead = None
-        self._inst = self._new_instance()
 
-    def _new_instance(self) -> _Instance:
-        inst = _Instance(self._sr, self._bpm, self._seed)
+        Raises:
+            TypeError, ValueError: on a bad ``bpm`` or ``seed`` (as in the constructor).
+        """
+        new_bpm = self._bpm if bpm is None else _check_bpm(bpm)
+        new_seed = self._seed if seed is None else check_seed(seed)
+        with self._guard:
+            self._bpm, self._seed = new_bpm, new_seed
+            self._pending: str | None = None
+            self._good_code: str | None = None
+            self._carry = np.zeros((2, 0), dtype=np.float32)
+            self._frames = 0
+            # (code bytes or None, blocks rendered) for every render since the reset:
+            # replayed on a fresh instance to rebuild the exact state after an error.
+            self._history: list[tuple[bytes | None, int]] = []
+            self._history_blocks = 0
+            self._dead = None
+            self._inst = self._new_instance()
+
+    def _new_instance(self) -> Instance:
+        inst = Instance(compiled(), self._sr, self._bpm, float(self._seed))
         for name, sample in self._samples.items():
             inst.load_sample(name, sample)
         return inst
+
+    def _py_state(self, inst: Instance) -> _PyState:
+        return _PyState(
+            self._pending,
+            self._good_code,
+            self._carry.copy(),
+            self._frames,
+            list(self._history),
+            self._history_blocks,
+            inst.last_code,
+            inst.code_ptr,
+            inst.code_cap,
+        )
+
+    def _set_py_state(self, inst: Instance, st: _PyState) -> None:
+        self._pending = st.pending
+        self._good_code = st.good_code
+        self._carry = st.carry.copy()
+        self._frames = st.frames
+        self._history = list(st.history)
+        self._history_blocks = st.history_blocks
+        inst.last_code = st.last_code
+        if st.code_ptr != inst.code_ptr:
+            inst.code_ptr, inst.code_cap = st.code_ptr, st.code_cap
+            inst.setup()
 
     def snapshot(self) -> EngineState:
         """Capture the engine's complete state, to :meth:`restore` it later.
@@ -297,20 +281,9 @@ class Engine:
             An opaque :class:`EngineState`, valid for this engine until it is reset or
             rebuilt after an error.
         """
-        inst = self._live()
-        mem = inst.view().copy()
-        py = (
-            self._pending,
-            self._good_code,
-            self._carry.copy(),
-            self._frames,
-            list(self._history),
-            self._history_blocks,
-            inst.last_code,
-            inst.code_ptr,
-            inst.code_cap,
-        )
-        return EngineState(inst, mem, py)
+        with self._guard:
+            inst = self._live()
+            return EngineState(inst, inst.view().copy(), self._py_state(inst))
 
     def restore(self, state: EngineState) -> None:
         """Return to a state captured by :meth:`snapshot` on this same wasm instance.
@@ -321,37 +294,74 @@ class Engine:
             GlicolError: if the snapshot was taken from another instance (another
                 engine, or this one before a reset or a rebuild).
         """
-        if not isinstance(state, EngineState) or not state.valid_for(self):
-            raise GlicolError(
-                "this snapshot belongs to another wasm instance (another engine, or this one "
-                "before reset() or a rebuild after an error); take a new snapshot"
+        with self._guard:
+            if not isinstance(state, EngineState) or not state.valid_for(self):
+                raise GlicolError(
+                    "this snapshot belongs to another wasm instance (another engine, or this one "
+                    "before reset() or a rebuild after an error); take a new snapshot"
+                )
+            inst = self._live()
+            inst.view()[: state._memory.size] = state._memory
+            self._set_py_state(inst, state._python)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Engine:
+        """An independent engine in the same state: the same audio follows from the same calls.
+
+        The copy gets a fresh wasm instance of the same size whose linear memory is a
+        copy of this one's (a wasm instance's whole state between two calls), so it
+        costs about the same as :meth:`snapshot`.
+        """
+        with self._guard:
+            new = Engine.__new__(Engine)
+            memo[id(self)] = new
+            new._sr, new._bpm, new._seed = self._sr, self._bpm, self._seed
+            new._guard = copy.deepcopy(self._guard, memo)
+            new._samples = dict(self._samples)  # SampleData is never mutated
+            new._dead = self._dead
+            if self._inst is None or self._dead:
+                new._pending, new._good_code = self._pending, self._good_code
+                new._carry, new._frames = self._carry.copy(), self._frames
+                new._history, new._history_blocks = list(self._history), self._history_blocks
+                new._inst = None
+                return new
+            src = self._inst
+            # A fresh instance (no samples: the copied memory holds them), grown to the
+            # same size, then overwritten with this one's memory.
+            inst = Instance(compiled(), self._sr, self._bpm, float(self._seed))
+            inst.grow_to(src.memory_size())
+            mem = src.view()
+            inst.view()[: mem.size] = mem
+            inst.in_ptr, inst.out_ptr, inst.res_ptr, inst.dst_ptr = (
+                src.in_ptr,
+                src.out_ptr,
+                src.res_ptr,
+                src.dst_ptr,
             )
-        inst = self._inst
-        assert inst is not None
-        inst.view()[: state._memory.size] = state._memory
-        (
-            self._pending,
-            self._good_code,
-            carry,
-            self._frames,
-            history,
-            self._history_blocks,
-            inst.last_code,
-            code_ptr,
-            code_cap,
-        ) = state._python
-        self._carry = carry.copy()
-        self._history = list(history)
-        if code_ptr != inst.code_ptr:
-            inst.code_ptr, inst.code_cap = code_ptr, code_cap
-            inst.setup(inst.store, inst.in_ptr, inst.out_ptr, inst.res_ptr, inst.dst_ptr, code_ptr)
+            inst.code_ptr = -1  # makes _set_py_state pass the buffer addresses to the loop
+            new._inst = inst
+            new._set_py_state(inst, self._py_state(src))
+            return new
+
+    def __copy__(self) -> Engine:
+        """Same as :func:`copy.deepcopy`: two engines must never share one wasm instance."""
+        return self.__deepcopy__({})
+
+    def __reduce_ex__(self, protocol: Any) -> NoReturn:
+        """Engines cannot be pickled: they own a native wasm instance."""
+        raise TypeError(
+            "a glicol_wasm.Engine cannot be pickled: it owns a native wasm instance. Use "
+            "copy.deepcopy(engine) within a process; to continue a performance in another "
+            "process, create an Engine there with the same sample_rate, bpm and seed and send "
+            "it the same set_code/render calls (renders are bit-identical)"
+        )
 
     def close(self) -> None:
         """Release the wasm instance. The engine can be used again after :meth:`reset`."""
-        self._inst = None
-        self._dead = "the engine was closed"
+        with self._guard:
+            self._inst = None
+            self._dead = "the engine was closed"
 
-    def _live(self) -> _Instance:
+    def _live(self) -> Instance:
         if self._inst is None or self._dead:
             raise GlicolError(f"engine unusable: {self._dead}; call reset() first")
         return self._inst
@@ -372,8 +382,9 @@ class Engine:
             raise TypeError(f"code must be a str, got {type(code).__name__}")
         if "\x00" in code:
             raise ValueError("code must not contain NUL characters")
-        self._live()
-        self._pending = code
+        with self._guard:
+            self._live()
+            self._pending = code
 
     def load_sample(self, name: str, audio: np.ndarray, sample_rate: int) -> None:
         r"""Make ``audio`` playable as ``sp \name`` (triggered by e.g. ``seq 60 >> sp \name``).
@@ -383,11 +394,15 @@ class Engine:
                 letter; a leading backslash is optional.
             audio: float audio, shape (n,) mono, or (channels, n) with 1 or 2
                 channels (librosa's layout); values should lie within [-1, 1].
-            sample_rate: The audio's own sample rate in Hz; the engine resamples on
+            sample_rate: The audio's own sample rate in Hz, an integer within
+                1000..384000 (:data:`SAMPLE_FILE_RATES`); the engine resamples on
                 playback.
 
         Raises:
-            ValueError: on a bad name, shape, empty or non-finite audio.
+            TypeError: if ``name`` is not a string or ``sample_rate`` not an integer.
+            ValueError: on a bad name, shape, empty or non-finite audio, or a sample
+                rate outside 1000..384000 Hz (the message names the sample, its rate
+                and the range).
         """
         if not isinstance(name, str):
             raise TypeError(f"sample name must be a str, got {type(name).__name__}")
@@ -395,6 +410,14 @@ class Engine:
         if not re.fullmatch(r"\\[a-z][a-z0-9_]*", key):
             raise ValueError(
                 f"sample name must be lowercase letters, digits or '_' starting with a letter, got {name!r}"
+            )
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)):
+            raise TypeError(f"sample {name!r}: sample_rate must be an int in Hz, got {sample_rate!r}")
+        lo, hi = SAMPLE_FILE_RATES
+        if not lo <= sample_rate <= hi:
+            raise ValueError(
+                f"sample {name!r}: its sample rate {sample_rate} Hz is outside the range the engine "
+                f"plays correctly, {lo}..{hi} Hz; resample it first"
             )
         a = np.asarray(audio, dtype=np.float32)
         if a.ndim == 1:
@@ -408,13 +431,10 @@ class Engine:
             raise ValueError(f"sample {name!r}: audio is empty")
         if not np.isfinite(a).all():
             raise ValueError(f"sample {name!r}: audio contains NaN or inf")
-        if not 1000 <= int(sample_rate) <= 384000:
-            raise ValueError(
-                f"sample {name!r}: sample_rate must be within 1000..384000 Hz, got {sample_rate}"
-            )
-        sample = _Sample(np.ascontiguousarray(a).reshape(-1), a.shape[0], int(sample_rate))
-        self._live().load_sample(key, sample)
-        self._samples[key] = sample
+        sample = SampleData(np.ascontiguousarray(a).reshape(-1), a.shape[0], int(sample_rate))
+        with self._guard:
+            self._live().load_sample(key, sample)
+            self._samples[key] = sample
 
     # -- rendering -------------------------------------------------------------------------
 
@@ -438,11 +458,21 @@ class Engine:
             GlicolTrapError: if the engine panicked; rebuilt the same way if possible.
             GlicolNonFiniteError: if the output contains NaN or inf. The engine must be
                 reset (filters hold the NaN).
+            ConcurrentUseError: if another thread is using this engine.
         """
         if isinstance(frames, bool) or not isinstance(frames, (int, np.integer)) or frames < 0:
             raise ValueError(f"frames must be a non-negative int, got {frames!r}")
+        # `with self._guard:` inlined: this is the hot path of every step.
+        lock = self._guard.lock
+        if not lock.acquire(False):
+            self._guard.refuse()
+        try:
+            return self._render(int(frames))
+        finally:
+            lock.release()
+
+    def _render(self, frames: int) -> np.ndarray:
         inst = self._live()
-        frames = int(frames)
         have = self._carry.shape[1]
         need = frames - have
         nblocks = -(-need // BLOCK) if need > 0 else 0
@@ -450,14 +480,14 @@ class Engine:
         code = pending.encode() if (pending is not None and nblocks) else None
         try:
             blocks, res, _ = inst.render_blocks(nblocks, code)
-        except wasmtime.Trap as e:
+        except Trap as e:
             self._recover(GlicolTrapError(_trap_message(e, pending)))
-        except wasmtime.WasmtimeError as e:  # pragma: no cover - defensive
+        except WasmtimeError as e:  # pragma: no cover - defensive
             self._recover(GlicolTrapError(f"wasmtime error: {_first_line(e)}"))
         if res is not None:
-            err = decode_result(res, pending or "")
-            assert err is not None
-            self._recover(err)
+            code_err = decode_result(res, pending or "")
+            assert code_err is not None  # the loop stops only on a non-zero result code
+            self._recover(code_err)
         new = blocks.transpose(1, 0, 2).reshape(2, -1) if nblocks else blocks.reshape(2, 0)
         if not np.isfinite(new).all():
             bad = int(np.argmax(~np.isfinite(new).all(axis=0)))
@@ -491,7 +521,7 @@ class Engine:
         self._frames += frames
         return out if out.flags.c_contiguous else np.ascontiguousarray(out)
 
-    def _recover(self, err: GlicolError) -> None:
+    def _recover(self, err: GlicolError) -> NoReturn:
         """Rebuild a fresh instance in the state before the failing call, then raise."""
         self._pending = None
         self._inst = None
@@ -505,7 +535,7 @@ class Engine:
                 _, res, _ = inst.render_blocks(nblocks, code)
                 if res is not None:  # pragma: no cover - history holds only good code
                     raise GlicolError("replay failed")
-        except (wasmtime.Trap, GlicolError) as e:  # pragma: no cover - defensive
+        except (Trap, GlicolError) as e:  # pragma: no cover - defensive
             self._dead = f"rebuild after {type(err).__name__} failed: {e}"
             err._set_recovered(False)
             raise err from None
@@ -567,7 +597,3 @@ def render(
         eng.render(1)
         return np.zeros((2, 0), dtype=np.float32)
     return eng.render(frames)
-
-
-# Re-exported for type checkers; GlicolCodeError is part of the public error tree.
-_ = GlicolCodeError

@@ -22,6 +22,8 @@ __all__ = [
     "GlicolNonFiniteError",
     "EngineUnavailableError",
     "EngineIntegrityError",
+    "EngineCacheError",
+    "ConcurrentUseError",
 ]
 
 
@@ -43,7 +45,12 @@ class GlicolError(Exception):
             if recovered
             else "the engine is unusable until reset()"
         )
-        self.add_note(note)
+        # BaseException.add_note exists from Python 3.11 on; on 3.10 the note joins the message.
+        add_note = getattr(self, "add_note", None)
+        if add_note is not None:
+            add_note(note)
+        else:  # pragma: no cover - Python 3.10
+            self.args = (f"{self.args[0]}\n{note}" if self.args else note, *self.args[1:])
 
 
 class GlicolCodeError(GlicolError):
@@ -93,7 +100,7 @@ class GlicolParseError(GlicolCodeError):
     def _describe(self) -> str:
         where = f" at line {self.line}, column {self.col}" if self.line else ""
         text = f"Glicol parse error{where}: {self.message}"
-        if self.line and self.source:
+        if self.line and self.col and self.source:
             lines = self.source.splitlines() or [""]
             if 1 <= self.line <= len(lines):
                 text += f"\n    {lines[self.line - 1]}\n    {' ' * (self.col - 1)}^"
@@ -143,6 +150,27 @@ class EngineUnavailableError(GlicolError):
 
 class EngineIntegrityError(GlicolError):
     """A Glicol wasm binary or tarball does not match the expected hash."""
+
+
+class EngineCacheError(GlicolError):
+    """The compiled-module cache is not private to the current user, so it is not used.
+
+    A compiled module is native code that wasmtime runs without further checks, so a
+    cache folder or file that another user can write (or that another user owns) is
+    refused rather than trusted. The message names the path, its owner and mode, and
+    the command that fixes it.
+    """
+
+
+class ConcurrentUseError(GlicolError, RuntimeError):
+    """An object that is not thread-safe was entered by a second thread.
+
+    Raised by :class:`~glicol_wasm.ConcurrentUseGuard`: an :class:`~glicol_wasm.Engine`
+    (and anything built on one) must be used by one thread at a time. Two threads
+    inside one wasm instance corrupt its state or abort the process, so the second
+    call is refused instead. Use one engine per thread (engines in different threads
+    are independent and give bit-identical audio), or processes.
+    """
 
 
 _CODE_CLASSES: dict[int, type[GlicolCodeError]] = {

@@ -1,7 +1,7 @@
 """Behaviour of glicol_wasm.Engine, measured on the real engine (no mocks).
 
 Every expected number below was measured from audio rendered by the npm glicol@0.4.0
-binary with wasmtime 50 (see /work/shared/GLICOL.md for the engine's own quirks).
+binary with wasmtime 50 (docs/engine.md lists the engine's own quirks).
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def test_fresh_engines_are_bit_identical(which, three_tracks):
 
 def test_reset_equals_fresh_engine(three_tracks):
     # Engine.reset() builds a new wasm instance, so unlike the raw engine's reset (whose
-    # chain summation order changes, GLICOL.md section 4) it is bit-identical.
+    # chain summation order changes; tests/test_engine_facts.py measures it) it is bit-identical.
     eng = Engine()
     eng.set_code(three_tracks)
     first = eng.render(30000)
@@ -192,7 +192,7 @@ def test_trap_then_next_use_works_from_rebuilt_instance():
 
 
 def test_partial_update_bug_does_not_leak():
-    """GLICOL.md section 3: the raw engine plays 220 Hz after this failing update."""
+    """The raw engine (docs/engine.md, partial updates) plays 220 Hz after this failing update."""
     sr = 44100
     eng = Engine(sr)
     eng.set_code(GOOD)
@@ -214,7 +214,7 @@ def test_partial_update_bug_does_not_leak():
 @pytest.mark.parametrize(
     "code, first_bad",
     [
-        # points without *k: the first sample is NaN (GLICOL.md section 5)
+        # points without *k: the first sample is NaN
         ("o: [0=>0, 1=>1]", 84),
         # onepole with a ref swaps its inputs and blows up to inf (measured: frame 175)
         ("o: sin 440 >> onepole ~a\n~a: sin 3", 175),
@@ -494,8 +494,10 @@ def test_empty_code_silences_the_engine(empty):
     ],
 )
 def test_bad_sample_rate(sr, exc):
-    with pytest.raises(exc):
+    with pytest.raises(exc, match="sample_rate") as ei:
         Engine(sr)
+    if exc is ValueError:  # the message names the value and the valid range
+        assert f"8000..192000 Hz, got {sr}" in str(ei.value)
 
 
 @pytest.mark.parametrize("bpm", [0, 0.5, 1000, -120, float("nan"), float("inf"), "120", None])
@@ -584,8 +586,17 @@ def test_bad_sample_audio(audio):
 
 @pytest.mark.parametrize("sr", [0, 999, 384001, -22050, "x"])
 def test_bad_sample_rate_of_sample(sr, sine):
-    with pytest.raises((TypeError, ValueError)):
+    with pytest.raises((TypeError, ValueError), match="sample 's'") as ei:
         Engine().load_sample("s", sine(440, 44100, 0.01), sr)
+    if isinstance(ei.value, ValueError):  # names the sample, its rate and the range
+        assert f"its sample rate {sr} Hz" in str(ei.value) and "1000..384000 Hz" in str(ei.value)
+
+
+def test_sample_file_at_500_hz_is_refused_with_its_name_rate_and_range(sine):
+    with pytest.raises(ValueError) as ei:
+        Engine().load_sample("kick", sine(100, 500, 0.5), 500)
+    assert str(ei.value).startswith("sample 'kick': its sample rate 500 Hz is outside")
+    assert "1000..384000 Hz" in str(ei.value)
 
 
 def test_sample_input_is_not_mutated_and_is_copied(rng):
@@ -767,7 +778,7 @@ def test_snapshot_refused_by_other_instance():
 
 _CALL_SCRIPT = """
 import sys, numpy as np, glicol_wasm
-from glicol_wasm._fastcall import I32Call
+from glicol_wasm._abi import I32Call
 e = glicol_wasm.Engine(44100)
 print(type(e._inst.run) is I32Call, file=sys.stderr)
 code = open(sys.argv[1]).read()

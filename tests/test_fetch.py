@@ -203,6 +203,14 @@ assert np.abs(a).max() > 0.9
 print("FROM_CACHE", compiled().from_cache)
 """
 
+# A valid serialized wasmtime module that is not the engine: what an attacker would
+# plant. Deserializing and linking it in place of the engine fails (or runs its code).
+FORGE = """
+import sys, wasmtime
+m = wasmtime.Module(wasmtime.Engine(), '(module (func (export "pwned") (result i32) i32.const 1337))')
+open(sys.argv[1], "wb").write(m.serialize())
+"""
+
 
 def _probe(env: dict[str, str]) -> bool:
     proc = run_py(PROBE, env)
@@ -211,29 +219,165 @@ def _probe(env: dict[str, str]) -> bool:
     return proc.stdout.split("FROM_CACHE", 1)[1].strip() == "True"
 
 
-def test_compiled_cache_is_written_reused_and_rebuilt_when_corrupt(tarball, tmp_path):
-    d = tmp_path / "cache"
-    env = {"GLICOL_WASM_CACHE": str(d)}
-    gw_fetch = run_py(f"import glicol_wasm as gw; gw.fetch({str(tarball)!r})", env)
-    assert gw_fetch.returncode == 0, gw_fetch.stderr
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
 
-    assert _probe(env) is False  # first process compiles and writes the cache
+
+@pytest.fixture(scope="session")
+def template_cache(tarball, tmp_path_factory) -> Path:
+    """A cache (binary fetched, artefact compiled) and its key folder, made once."""
+    root = tmp_path_factory.mktemp("template")
+    env = {"GLICOL_WASM_CACHE": str(root / "cache"), "GLICOL_WASM_KEY_DIR": str(root / "key")}
+    proc = run_py(f"import glicol_wasm as gw; gw.fetch({str(tarball)!r})", env)
+    assert proc.returncode == 0, proc.stderr
+    assert _probe(env) is False  # the first process compiles and writes the cache
+    return root
+
+
+@pytest.fixture
+def warm_cache(template_cache, tmp_path) -> tuple[Path, dict[str, str]]:
+    """A private copy of the template cache for one test, and the environment using it."""
+    for name in ("cache", "key"):
+        shutil.copytree(template_cache / name, tmp_path / name, symlinks=True)  # keeps the modes
+    env = {"GLICOL_WASM_CACHE": str(tmp_path / "cache"), "GLICOL_WASM_KEY_DIR": str(tmp_path / "key")}
+    return tmp_path / "cache", env
+
+
+@pytest.fixture
+def load_in_process(monkeypatch):
+    """``load(env)``: ``compiled()`` in this process as a fresh one would run it."""
+    from glicol_wasm import _module
+
+    def load(env: dict[str, str]) -> _module.Compiled:
+        monkeypatch.setattr(_module, "_compiled", {})
+        monkeypatch.setattr(_module, "_by_env", {})
+        monkeypatch.delenv("GLICOL_WASM", raising=False)
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        return _module.compiled()
+
+    return load
+
+
+def test_compiled_cache_is_private_written_reused_and_rebuilt_when_corrupt(
+    warm_cache, tmp_path, load_in_process
+):
+    d, env = warm_cache
     (art,) = (d / "compiled").glob("*.cwasm")
-    assert art.with_suffix(".sha256").read_text().strip() == hashlib.sha256(art.read_bytes()).hexdigest()
+    key = tmp_path / "key" / "cache.key"
+    # private: folders 0700, files 0600, the key 32 bytes
+    assert (_mode(d), _mode(d / "compiled"), _mode(tmp_path / "key")) == (0o700, 0o700, 0o700)
+    assert (_mode(art), _mode(d / binary.WASM_NAME), _mode(key)) == (0o600, 0o600, 0o600)
+    assert len(key.read_bytes()) == 32
+    assert sorted(p.name for p in (d / "compiled").iterdir()) == [art.name]  # no temporary left
     assert _probe(env) is True  # second process deserializes
     info = run_py("from glicol_wasm.__main__ import main; main(['info'])", env)
-    assert "loaded from the compiled cache" in info.stdout
+    assert "loaded from the compiled cache" in info.stdout and "HMAC-SHA256 valid" in info.stdout
 
-    flip_byte(art)  # corrupt: the stored sha256 no longer matches
-    assert _probe(env) is False
-    assert _probe(env) is True
+    flip_byte(art)  # corrupt payload: the tag no longer matches
+    assert load_in_process(env).from_cache is False
+    assert load_in_process(env).from_cache is True
 
-    garbage = b"not a compiled module" * 100  # corrupt but consistent with its sha256
-    art.write_bytes(garbage)
-    art.with_suffix(".sha256").write_text(hashlib.sha256(garbage).hexdigest())
-    assert _probe(env) is False
-    assert _probe(env) is True
-    assert art.read_bytes() != garbage
+    art.write_bytes(b"not a compiled module" * 100)  # no header
+    assert load_in_process(env).from_cache is False
+    assert load_in_process(env).from_cache is True
+    other_key = {**env, "GLICOL_WASM_KEY_DIR": str(tmp_path / "k2")}
+    info = run_py("from glicol_wasm.__main__ import main; main(['info'])", other_key)
+    assert "compiled from the verified binary" in info.stdout
+
+
+def test_forged_artefact_with_matching_sha256_is_not_executed(warm_cache, tmp_path, load_in_process):
+    """An attacker who can write the cache folder plants a module and its hash: recompiled."""
+    d, env = warm_cache
+    forged = tmp_path / "forged.cwasm"
+    subprocess.run([sys.executable, "-c", FORGE, str(forged)], capture_output=True, check=True)
+    data = forged.read_bytes()
+    for art in (d / "compiled").glob("*.cwasm"):
+        art.write_bytes(data)  # the old cache format: artefact plus a .sha256 beside it
+        art.with_suffix(".sha256").write_text(hashlib.sha256(data).hexdigest())
+    assert _probe(env) is False  # not deserialized: compiled from the verified binary
+    (art,) = (d / "compiled").glob("*.cwasm")
+    assert data not in art.read_bytes()  # and the forged entry was replaced
+    assert load_in_process(env).from_cache is True
+
+    # the new format, with a tag made under a key the attacker chose
+    import hmac
+
+    from glicol_wasm import _module
+
+    ident = _module._ident(binary.WASM_SHA256).encode()
+    art.write_bytes(
+        _module._MAGIC + hmac.new(b"k" * 32, ident + b"\x00" + data, hashlib.sha256).digest() + data
+    )
+    c = load_in_process(env)
+    assert c.from_cache is False
+    eng = gw.Engine()
+    eng.set_code("o: sin 440")
+    assert np.abs(eng.render(4410)).max() > 0.9  # the real engine runs
+
+
+@pytest.mark.parametrize("which", ["cache", "compiled", "key"])
+@pytest.mark.parametrize("mode", [0o777, 0o720])
+def test_cache_folder_writable_by_others_is_refused(warm_cache, tmp_path, which, mode, load_in_process):
+    d, env = warm_cache
+    folder = {"cache": d, "compiled": d / "compiled", "key": tmp_path / "key"}[which]
+    folder.chmod(mode)
+    with pytest.raises(gw.EngineCacheError) as ei:
+        load_in_process(env)
+    msg = str(ei.value)
+    assert f"refuses the cache folder {folder}" in msg
+    assert "can be written by other users" in msg and f"chmod 700 {folder}" in msg
+    folder.chmod(0o700)
+    assert load_in_process(env).from_cache is True
+
+
+@pytest.mark.parametrize("what", ["artefact", "key"])
+def test_cache_file_writable_or_readable_by_others_is_refused(warm_cache, tmp_path, what, load_in_process):
+    d, env = warm_cache
+    if what == "artefact":
+        (path,) = (d / "compiled").glob("*.cwasm")
+        path.chmod(0o666)
+        expect = "can be written by other users"
+    else:
+        path = tmp_path / "key" / "cache.key"
+        path.chmod(0o644)  # a readable key lets others forge artefacts
+        expect = "can be read or written by other users"
+    with pytest.raises(gw.EngineCacheError, match="refuses the cache file") as ei:
+        load_in_process(env)
+    assert str(path) in str(ei.value) and expect in str(ei.value)
+
+
+def test_symlinked_artefact_is_refused(warm_cache, tmp_path, load_in_process):
+    d, env = warm_cache
+    (art,) = (d / "compiled").glob("*.cwasm")
+    elsewhere = tmp_path / "elsewhere.cwasm"
+    art.rename(elsewhere)
+    art.symlink_to(elsewhere)
+    with pytest.raises(gw.EngineCacheError, match="refuses the cache file") as ei:
+        load_in_process(env)
+    assert str(art) in str(ei.value)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="chown needs root")
+@pytest.mark.parametrize("what", ["artefact", "compiled", "key"])
+def test_cache_owned_by_another_user_is_refused(warm_cache, tmp_path, what, load_in_process):
+    d, env = warm_cache
+    (art,) = (d / "compiled").glob("*.cwasm")
+    path = {"artefact": art, "compiled": d / "compiled", "key": tmp_path / "key" / "cache.key"}[what]
+    os.chown(path, 65534, 65534)  # nobody
+    with pytest.raises(gw.EngineCacheError) as ei:
+        load_in_process(env)
+    assert f"{path}: it is owned by another user" in str(ei.value) and "uid 65534" in str(ei.value)
+
+
+def test_artefact_written_under_another_key_is_recompiled(warm_cache, tmp_path, load_in_process):
+    """A cache copied from elsewhere (another key) is never trusted, only rebuilt."""
+    d, env = warm_cache
+    assert load_in_process(env).from_cache is True
+    other = {**env, "GLICOL_WASM_KEY_DIR": str(tmp_path / "other_key")}
+    assert load_in_process(other).from_cache is False
+    assert load_in_process(other).from_cache is True
+    assert load_in_process(env).from_cache is False  # the rewritten entry fails the first key
 
 
 def test_unusable_cache_dir_falls_back_with_a_warning(good_wasm, tmp_path, monkeypatch):
