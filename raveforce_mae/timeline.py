@@ -214,19 +214,21 @@ def check_frames(frames: int, sample_rate: int, what: str = "the render") -> int
 
 
 def check_seconds(value: object, sample_rate: int, what: str = "seconds") -> int:
-    """``value`` seconds as a frame count (at least 1) within :data:`MAX_RENDER_FRAMES`.
+    """``value`` seconds as a frame count, from one frame to :data:`MAX_RENDER_FRAMES`.
 
     Raises:
         ValueError: naming ``what``, the value and the valid range.
     """
-    longest = MAX_RENDER_FRAMES / sample_rate
+    shortest, longest = 1 / sample_rate, MAX_RENDER_FRAMES / sample_rate
     x = _number(value)
-    if x is None or not math.isfinite(x) or not 0 < x <= longest:
+    inside = x is not None and math.isfinite(x) and abs(x) <= 2 * longest  # no overflow in x * rate
+    frames = round(x * sample_rate) if inside and x is not None else 0
+    if not 1 <= frames <= MAX_RENDER_FRAMES:
         raise ValueError(
-            f"{what} must be a number of seconds above 0 and at most {longest:,.6g} "
-            f"({MAX_RENDER_FRAMES:,} frames at {sample_rate} Hz), got {value!r}"
+            f"{what} must be a number of seconds from one frame ({shortest:.3g} s) to {longest:,.6g} "
+            f"({MAX_RENDER_FRAMES:,} frames) at {sample_rate} Hz, got {value!r}"
         )
-    return min(MAX_RENDER_FRAMES, max(1, int(round(x * sample_rate))))
+    return frames
 
 
 class RenderSettings(NamedTuple):
