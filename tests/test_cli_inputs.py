@@ -247,7 +247,7 @@ def test_property_render_options(tmp_path, patch_file, seconds, sample_rate, bpm
     frames=st.lists(st.integers(min_value=-5, max_value=10**10), max_size=3),
 )
 def test_property_glicol_headers(tmp_path, keys, vals, frames):
-    header = " ".join(f"{k}={v}".replace("\n", " ") for k, v in zip(keys, vals))
+    header = " ".join(f"{k}={v}".replace("\n", " ") for k, v in zip(keys, vals, strict=False))
     lines = [f"// @render {header}"]
     start = 0
     for f in frames:

@@ -79,7 +79,7 @@ def test_rewards_read_back_from_the_env_equal_the_recorded_ones(played):
     env, result, with_result, from_env = played
     a, b = _rows(with_result), _rows(from_env)
     assert len(a) == len(b) == env.scenario.n_steps * len(env.possible_agents)
-    for ra, rb in zip(a, b):
+    for ra, rb in zip(a, b, strict=True):
         assert ra["agent"] == rb["agent"] and ra["step"] == rb["step"]
         for key in ("reward", "shared", "track_reward"):
             assert float(ra[key]) == pytest.approx(float(rb[key]), abs=1e-5)
@@ -115,7 +115,7 @@ def test_timing_of_steps_beyond_one_pass_continues_the_frames():
     t = episode_timing(sc, 2 * sc.n_steps)
     assert len(t["step_frames"]) == 2 * sc.n_steps
     assert t["total_frames"] == 2 * sc.total_frames
-    assert all(a[1] == b[0] for a, b in zip(t["step_frames"], t["step_frames"][1:]))
+    assert all(a[1] == b[0] for a, b in zip(t["step_frames"], t["step_frames"][1:], strict=False))
 
 
 def test_export_refuses_a_previous_run_unless_overwrite(played, tmp_path):
