@@ -326,10 +326,11 @@ def foreign_files(out: str | os.PathLike[str]) -> list[Path]:
     for p in sorted(out.iterdir()):
         if not _ours(p.name) or (_STAGING.match(p.name) and p.name in listed):
             continue  # not a name a run writes, or a killed run's temporary folder
-        files = listed.get(p.name, False)
-        if files is False:
+        if p.name not in listed:
             found.append(p)
-        elif files is None:
+            continue
+        files = listed[p.name]
+        if files is None:
             if p.is_dir() and not p.is_symlink():
                 found.append(p)
         elif not p.is_dir() or p.is_symlink():

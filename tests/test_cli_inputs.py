@@ -312,3 +312,54 @@ def test_property_run_options_stop_at_the_edge(tmp_path, monkeypatch, items, see
 def test_seconds_limit_is_the_documented_one():
     assert MAX_RENDER_FRAMES == 600 * 48000
     assert math.isclose(MAX_RENDER_FRAMES / 48000 / 60, 10.0)
+
+
+# -- bench: a command of the source checkout -----------------------------------------------------
+
+
+def test_bench_without_a_checkout_says_where_the_scripts_are(tmp_path, monkeypatch):
+    from raveforce_mae.cli import bench
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(bench, "benchmarks_dir", lambda: None)
+    r = invoke("bench", "--list")
+    assert_clean_usage_error(r, "source checkout", "pip install -e .")
+
+
+@pytest.mark.slow
+def test_installed_wheel_has_every_command_but_bench(tmp_path):
+    """Build the wheel, install it into a bare folder, and run the CLI from there."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    wheels = tmp_path / "wheels"
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run(
+        [*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(root)],
+        check=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    site = tmp_path / "site"
+    wheel = next(wheels.glob("raveforce_mae-*.whl"))
+    subprocess.run([*pip, "install", "--no-deps", "--target", str(site), str(wheel)], check=True, timeout=300)
+    env = {**os.environ, "PYTHONPATH": str(site)}
+
+    def cli_run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "raveforce_mae", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=300,
+        )
+
+    assert cli_run("scenarios", "--json").returncode == 0
+    p = cli_run("--help")
+    listed = p.stdout.split("Commands:")[1].split()
+    assert {"scenarios", "describe", "run", "render", "check"} <= set(listed) and "bench" not in listed
+    p = cli_run("bench")
+    assert p.returncode == 2 and "source checkout" in p.stderr

@@ -115,11 +115,11 @@ def bench_cmd(
     if only:
         unknown = [o for o in only if o not in names]
         if unknown:
-            missing = ", ".join(repr(u) for u in unknown)
+            shown = ", ".join(repr(u) for u in unknown)
             known = [b for b in BENCHMARKS if b not in names]
             why = f" ({', '.join(known)} not written yet)" if any(u in BENCHMARKS for u in unknown) else ""
             usage_error(
-                f"--only {missing}: no such benchmark in {folder}{why}",
+                f"--only {shown}: no such benchmark in {folder}{why}",
                 hint=f"available: {', '.join(names)}",
             )
         selected = [n for n in names if n in only]
