@@ -325,7 +325,12 @@ def test_ctrl_c_keeps_finished_episodes_and_no_partial_files(tmp_path, monkeypat
     r = invoke("run", "drums", "-n", "3", "--out", str(out))
     assert r.exit_code == 130
     assert "interrupted" in r.stderr
-    assert {p.name for p in out.iterdir()} == {"episode_000", "targets", "summary.json"}
+    assert {p.name for p in out.iterdir()} == {
+        "episode_000",
+        "targets",
+        "summary.json",
+        ".raveforce-run.json",
+    }
     assert len(list((out / "episode_000").iterdir())) == 7
     s = json.loads((out / "summary.json").read_text())
     assert s["interrupted"] and s["episodes_finished"] == 1
