@@ -147,8 +147,8 @@ def reward_chart(
         f'<line class="chart-playhead" x1="{_LEFT:g}" x2="{_LEFT:g}" y1="{_TOP:g}" y2="{base:g}" visibility="hidden"/>'
     )
     for k in range(n):
-        a, b = steps[k] if k < len(steps) else (0, 0)
-        lines = [f"Step {k}: {a / sample_rate:.3f} s to {b / sample_rate:.3f} s"]
+        s0, s1 = steps[k] if k < len(steps) else (0, 0)
+        lines = [f"Step {k}: {s0 / sample_rate:.3f} s to {s1 / sample_rate:.3f} s"]
         for i, ag in enumerate(agents):
             extra = f", per-track part {_fmt(float(track[k, i]))}" if has_track else ""
             lines.append(f"{ag}: reward {_fmt(float(rewards[k, i]))}{extra}")

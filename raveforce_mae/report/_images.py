@@ -94,5 +94,5 @@ def save_all(items: list[tuple[Spectrogram, Path]], vmin: float, vmax: float) ->
             vmax=vmax,
             origin="lower",
             format="png",
-            metadata={"Software": None},
+            metadata={"Software": None},  # type: ignore[dict-item]  # None drops the key (documented)
         )

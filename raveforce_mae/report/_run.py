@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -315,7 +316,7 @@ def _installed_versions() -> dict[str, str]:
     return out
 
 
-def read_run(run_dir: str | Path) -> Run:
+def read_run(run_dir: str | os.PathLike[str]) -> Run:
     """Read a run folder.
 
     Args:
