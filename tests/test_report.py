@@ -183,7 +183,9 @@ def test_works_after_move_and_zip(run_dir, tmp_path, page_html):
 def test_step_grid_matches_the_scenario(run_dir, page_html, scenario):
     """Without recorded timing the grid comes from rewards.csv and the WAV: it must equal the scenario's."""
     summary = json.loads((run_dir / "summary.json").read_text())
-    grids = [json.loads(a["data-steps"]) for t, a in parse(page_html).tags if t == "section" and "data-steps" in a]
+    grids = [
+        json.loads(a["data-steps"]) for t, a in parse(page_html).tags if t == "section" and "data-steps" in a
+    ]
     assert len(grids) == EPISODES
     expected = [list(b) for b in scenario.bounds]
     if "timing" not in summary:
@@ -325,12 +327,25 @@ def _browser_available() -> str | None:
     except ImportError:
         return "Playwright is not installed (pip install 'raveforce-mae[report-test]')"
     if not os.path.isfile(CHROMIUM) or not os.access(CHROMIUM, os.X_OK):
-        return f"no Chromium at {CHROMIUM} (.ci/install-browser installs it; RAVEFORCE_CHROMIUM sets the path)"
+        return (
+            f"no Chromium at {CHROMIUM} (.ci/install-browser installs it; RAVEFORCE_CHROMIUM sets the path)"
+        )
     return None
 
 
+def _launch(pw, profile: Path, **kw):
+    return pw.chromium.launch_persistent_context(
+        str(profile),  # a fresh profile: no cache, no settings from earlier runs
+        executable_path=CHROMIUM,
+        headless=True,
+        args=CHROMIUM_ARGS,
+        viewport={"width": 1200, "height": 900},
+        **kw,
+    )
+
+
 @pytest.fixture(scope="module")
-def browser_context(tmp_path_factory):
+def playwright_driver():
     reason = _browser_available()
     if reason:
         if os.environ.get("CI"):
@@ -338,18 +353,17 @@ def browser_context(tmp_path_factory):
         pytest.skip(reason)
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as p:
-        ctx = p.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1200, "height": 900},
-        )
-        try:
-            yield ctx
-        finally:
-            ctx.close()
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture(scope="module")
+def browser_context(playwright_driver, tmp_path_factory):
+    ctx = _launch(playwright_driver, tmp_path_factory.mktemp("chromium-profile"))
+    try:
+        yield ctx
+    finally:
+        ctx.close()
 
 
 @pytest.fixture(scope="module")
@@ -386,6 +400,26 @@ def page(browser_context, moved_run):
     p.page.close()
 
 
+@pytest.mark.browser
+def test_readable_in_a_browser_without_javascript(playwright_driver, moved_run, tmp_path):
+    ctx = _launch(playwright_driver, tmp_path / "profile", java_script_enabled=False)
+    try:
+        pg = ctx.new_page()
+        pg.goto((moved_run / REPORT_NAME).resolve().as_uri())
+        pg.wait_for_function("Array.from(document.images).every(i => i.complete)")
+        audio = pg.locator("audio")
+        assert audio.count() == EPISODES * 3 * 2
+        assert all(audio.nth(i).is_visible() for i in range(audio.count()))
+        assert all(pg.locator("img").nth(i).is_visible() for i in range(pg.locator("img").count()))
+        assert pg.locator("#episodes table").is_visible() and pg.locator("svg.chart").first.is_visible()
+        # Controls that need the script are not shown.
+        for sel in (".controls", ".now", "fieldset.ab", "button.play-step"):
+            loc = pg.locator(sel)
+            assert loc.count() and not any(loc.nth(i).is_visible() for i in range(loc.count())), sel
+    finally:
+        ctx.close()
+
+
 MIX_A = "#episode_000 .row[data-name='mix'] audio[data-side='a']"
 MIX_B = "#episode_000 .row[data-name='mix'] audio[data-side='b']"
 
@@ -404,11 +438,17 @@ def test_page_loads_without_errors_or_outside_requests(page, moved_run):
 
 @pytest.mark.browser
 def test_every_audio_element_has_the_wav_length(page, moved_run):
-    found = page.js("Array.from(document.querySelectorAll('audio')).map(a => [a.getAttribute('src'), a.duration])")
+    found = page.js(
+        "Array.from(document.querySelectorAll('audio')).map(a => [a.getAttribute('src'), a.duration])"
+    )
     assert len(found) == EPISODES * 3 * 2
     for src, duration in found:
         info = sf.info(str(moved_run / unquote(src)))
-        assert abs(duration - info.frames / info.samplerate) <= 1.0 / info.samplerate, (src, duration, info.frames)
+        assert abs(duration - info.frames / info.samplerate) <= 1.0 / info.samplerate, (
+            src,
+            duration,
+            info.frames,
+        )
 
 
 @pytest.mark.browser
@@ -416,7 +456,7 @@ def test_play_advances_time_and_the_playheads(page):
     # "Pressing play": keyboard focus on the player and the space bar, as a user would.
     page.page.focus(MIX_A)
     page.page.keyboard.press("Space")
-    page.page.wait_for_function(f"document.querySelector(\"{MIX_A}\").currentTime > 0.3", timeout=5000)
+    page.page.wait_for_function(f'document.querySelector("{MIX_A}").currentTime > 0.3', timeout=5000)
     t, paused, seconds, left = page.js(
         f"""() => {{ const a = document.querySelector("{MIX_A}");
         const s = a.closest('figure').querySelector('.spec');
@@ -425,15 +465,15 @@ def test_play_advances_time_and_the_playheads(page):
     )
     assert not paused and t > 0.3
     # The playhead follows playback (to within a few animation frames).
-    assert abs(left / 100 * seconds - t) < 0.1, (left, t)
+    assert abs(left / 100 * seconds - t) < 0.2, (left, t)
     page.page.keyboard.press("Space")
-    page.page.wait_for_function(f"document.querySelector(\"{MIX_A}\").paused")
+    page.page.wait_for_function(f'document.querySelector("{MIX_A}").paused')
 
 
 @pytest.mark.browser
 def test_ab_switch_keeps_the_position(page):
-    page.js(f"document.querySelector(\"{MIX_A}\").play()")
-    page.page.wait_for_function(f"document.querySelector(\"{MIX_A}\").currentTime > 0.4", timeout=5000)
+    page.js(f'document.querySelector("{MIX_A}").play()')
+    page.page.wait_for_function(f'document.querySelector("{MIX_A}").currentTime > 0.4', timeout=5000)
     t_a, t_b, a_paused, src_a, src_b = page.js(
         f"""() => {{ const a = document.querySelector("{MIX_A}"), b = document.querySelector("{MIX_B}");
         const t = a.currentTime;
@@ -442,14 +482,14 @@ def test_ab_switch_keeps_the_position(page):
     )
     assert a_paused and src_a != src_b and src_b.endswith("/targets/mix.wav")
     assert abs(t_b - t_a) < 0.05, (t_a, t_b)
-    page.page.wait_for_function(f"document.querySelector(\"{MIX_B}\").currentTime > {t_b + 0.2}", timeout=5000)
+    page.page.wait_for_function(f'document.querySelector("{MIX_B}").currentTime > {t_b + 0.2}', timeout=5000)
     assert page.js(f"document.querySelector(\"{MIX_B}\").closest('figure').classList.contains('active')")
     # By keyboard, paused: the arrow key moves the radio back to A, at B's position.
-    page.js(f"document.querySelector(\"{MIX_B}\").pause()")
+    page.js(f'document.querySelector("{MIX_B}").pause()')
     page.page.focus("#episode_000 .row[data-name='mix'] input[value='b']")
-    t_b = page.js(f"document.querySelector(\"{MIX_B}\").currentTime")
+    t_b = page.js(f'document.querySelector("{MIX_B}").currentTime')
     page.page.keyboard.press("ArrowLeft")
-    t_a = page.js(f"document.querySelector(\"{MIX_A}\").currentTime")
+    t_a = page.js(f'document.querySelector("{MIX_A}").currentTime')
     assert abs(t_a - t_b) < 0.05, (t_a, t_b)
     assert page.js(f"document.querySelector(\"{MIX_A}\").closest('figure').classList.contains('active')")
 
@@ -463,13 +503,17 @@ def test_chart_step_moves_playback_to_its_start(page, scenario):
         start = scenario.bounds[k][0] / sr
         assert all(abs(t - start) < 1e-3 for t in times), (k, start, times)
         # The performance section being played is highlighted: the one holding the step's start.
-        sec = page.js("(() => { const s = document.querySelector('#episode_000 .sec.current'); return [+s.dataset.start, +s.dataset.stop]; })()")
+        sec = page.js(
+            "(() => { const s = document.querySelector('#episode_000 .sec.current'); return [+s.dataset.start, +s.dataset.stop]; })()"
+        )
         assert sec[0] <= scenario.bounds[k][0] < sec[1]
-        assert page.js(f"document.querySelector(\"#episode_000 rect.step[data-step='{k}']\").classList.contains('current')")
+        assert page.js(
+            f"document.querySelector(\"#episode_000 rect.step[data-step='{k}']\").classList.contains('current')"
+        )
     # Keyboard: the focused step moves with the arrow keys, Enter jumps there.
     page.page.keyboard.press("ArrowRight")
     page.page.keyboard.press("Enter")
-    t = page.js(f"document.querySelector(\"{MIX_A}\").currentTime")
+    t = page.js(f'document.querySelector("{MIX_A}").currentTime')
     assert abs(t - scenario.bounds[12][0] / sr) < 1e-3
 
 
@@ -478,14 +522,22 @@ def test_play_one_step_alone(page, scenario):
     sr = scenario.sample_rate
     k = 5
     page.page.select_option("#episode_000 .row[data-name='kick'] select.step-select", str(k))
-    page.page.click("#episode_000 .row[data-name='kick'] button.play-step")
     kick = "#episode_000 .row[data-name='kick'] audio[data-side='a']"
     start, end = scenario.bounds[k][0] / sr, scenario.bounds[k][1] / sr
-    t0 = page.js(f"document.querySelector(\"{kick}\").currentTime")
-    assert start - 1e-3 <= t0 < end
-    page.page.wait_for_function(f"document.querySelector(\"{kick}\").paused", timeout=5000)
-    t1 = page.js(f"document.querySelector(\"{kick}\").currentTime")
-    assert abs(t1 - end) < 1e-3, (t1, end)
+    # A step lasts 125 ms: its play and pause are recorded in the page, not polled.
+    page.js(
+        f"""() => {{ const a = document.querySelector("{kick}"); window.events = [];
+        for (const ev of ['play', 'pause']) a.addEventListener(ev, () => window.events.push([ev, a.currentTime])); }}"""
+    )
+    page.page.click("#episode_000 .row[data-name='kick'] button.play-step")
+    page.page.wait_for_function(
+        "window.events.length >= 2 && window.events.at(-1)[0] === 'pause'", timeout=5000
+    )
+    events = page.js("window.events")
+    assert events[0][0] == "play" and abs(events[0][1] - start) < 1e-3, events
+    assert events[-1][1] >= end - 0.01, events  # it played to the step's end ...
+    t2 = page.js(f'document.querySelector("{kick}").currentTime')
+    assert abs(t2 - end) < 1e-3, (t2, end)  # ... and stopped there
 
 
 @pytest.mark.browser
@@ -502,7 +554,8 @@ def test_screenshot_is_not_blank(page, tmp_path):
     assert len(np.unique((rgb * 255).astype(np.uint8).reshape(-1, 3), axis=0)) > 500
     print(f"screenshot kept at {shot}")
     if os.environ.get("RAVEFORCE_UPDATE_SCREENSHOT"):
-        # The README's picture: a viewport on the first episode.
-        page.page.locator("#episode_000").scroll_into_view_if_needed()
-        page.page.evaluate("document.getElementById('episode_000').scrollIntoView()")
+        # The README's picture (RAVEFORCE_UPDATE_SCREENSHOT=1 pytest tests/test_report.py -k screenshot):
+        # the first episode with playback moved to step 6.
+        page.page.click("#episode_000 svg.chart rect.step[data-step='6']")
+        page.js("window.scrollTo(0, document.getElementById('episode_000').offsetTop - 8)")
         page.page.screenshot(path=str(ROOT / "docs" / "report_screenshot.png"))

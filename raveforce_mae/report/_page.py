@@ -76,7 +76,7 @@ def _side(
         return f'<figure class="side missing" data-side="{side}">{head}<p class="missing-note">{escape(missing)}</p></figure>'
     what = f"{label} {name}, {where}"
     return (
-        f'<figure class="side{" active" if side == "a" else ""}" data-side="{side}">{head}'
+        f'<figure class="side" data-side="{side}">{head}'
         + _spectrogram(audio, spec, f"Spectrogram of the {what}", steps)
         + f'<audio controls preload="metadata" src="{_url(audio.path)}" data-side="{side}" '
         f'data-frames="{audio.frames}" data-sample-rate="{audio.sample_rate}" aria-label="{escape(what.capitalize())}">'

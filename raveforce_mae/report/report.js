@@ -136,6 +136,7 @@
       [a, b].forEach(function (x) {
         if (x) { x.addEventListener("play", function () { if (!switching) { row.mark(x); } }); }
       });
+      if (row.active) { row.mark(row.active); }
       return row;
     }
 
