@@ -556,6 +556,7 @@ def test_screenshot_is_not_blank(page, tmp_path):
     if os.environ.get("RAVEFORCE_UPDATE_SCREENSHOT"):
         # The README's picture (RAVEFORCE_UPDATE_SCREENSHOT=1 pytest tests/test_report.py -k screenshot):
         # the first episode with playback moved to step 6.
+        page.page.set_viewport_size({"width": 1200, "height": 1760})
         page.page.click("#episode_000 svg.chart rect.step[data-step='6']")
         page.js("window.scrollTo(0, document.getElementById('episode_000').offsetTop - 8)")
         page.page.screenshot(path=str(ROOT / "docs" / "report_screenshot.png"))
