@@ -21,11 +21,13 @@ The folder (``docs/cli.md`` describes every file)::
     targets/              the target mix and stems (WAV)
     episode_000/          one folder per episode: mix.wav, <track>.wav,
                           performance.glicol, rewards.csv, spectrogram.png, rewards.png
+    report.html           the listening page (players, spectrograms, rewards, the
+    report_files/         performance), and its pictures; opens from disk, no server
 
 Writing never destroys what it did not write. Each folder is written under a temporary
 name and renamed into place when complete; the manifest lists every file written, and
 replacing a previous run (``overwrite=True``) removes only files that the previous
-run's manifest lists. A ``targets/``, ``summary.json`` or ``episode_*`` that no manifest
+run's manifest lists. A ``targets/``, ``summary.json``, ``report.html`` or ``episode_*`` that no manifest
 lists is someone else's: the writer refuses to start rather than replace it.
 """
 
@@ -46,6 +48,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .errors import RaveforceError
+from .report import FILES_DIR, REPORT_NAME, write_report
 
 __all__ = [
     "MANIFEST",
@@ -281,7 +284,16 @@ def episode_from_env(env: Any) -> EpisodeData:
 
 def _ours(name: str) -> bool:
     """Whether ``name`` is one of the top-level names a run writes (what a manifest may list)."""
-    return bool(name in ("targets", SUMMARY) or _EPISODE_DIR.match(name) or _STAGING.match(name))
+    return bool(
+        name in ("targets", SUMMARY, REPORT_NAME, FILES_DIR)
+        or _EPISODE_DIR.match(name)
+        or _STAGING.match(name)
+    )
+
+
+def _plain_path(f: object) -> bool:
+    """A relative path of plain names (no ``..``, no absolute path): what a manifest may list."""
+    return isinstance(f, str) and all(_PLAIN_NAME.match(part) for part in f.split("/"))
 
 
 def _read_manifest(out: Path) -> dict[str, list[str] | None]:
@@ -304,7 +316,7 @@ def _read_manifest(out: Path) -> dict[str, list[str] | None]:
         if files is None:
             clean[name] = None
         elif isinstance(files, list):
-            clean[name] = [f for f in files if isinstance(f, str) and _PLAIN_NAME.match(f)]
+            clean[name] = [f for f in files if _plain_path(f)]
     return clean
 
 
@@ -336,7 +348,16 @@ def foreign_files(out: str | os.PathLike[str]) -> list[Path]:
         elif not p.is_dir() or p.is_symlink():
             found.append(p)
         else:
-            found.extend(q for q in sorted(p.iterdir()) if q.name not in files)
+            # Files at any depth (the report's pictures are in sub-folders); a folder
+            # counts as ours when it holds only files the manifest lists.
+            wanted = set(files)
+            for q in sorted(p.rglob("*")):
+                rel = q.relative_to(p).as_posix()
+                if q.is_dir() and not q.is_symlink():
+                    if not any(f.startswith(rel + "/") for f in wanted):
+                        found.append(q)
+                elif rel not in wanted and not any(q.is_relative_to(f) for f in found):
+                    found.append(q)
     return found
 
 
@@ -440,10 +461,18 @@ class RunWriter:
                 if p.is_file() or p.is_symlink():
                     p.unlink()
             elif p.is_dir() and not p.is_symlink():
+                parents: set[Path] = set()
                 for f in files:
                     q = p / f
                     if q.is_file() or q.is_symlink():
                         q.unlink()
+                    parents.update(q.parents)
+                # Sub-folders (the report's pictures), deepest first, then the folder itself.
+                for d in sorted((d for d in parents if p in d.parents), key=lambda d: -len(d.parts)):
+                    try:
+                        d.rmdir()
+                    except OSError:
+                        pass  # something else is inside: not ours to remove
                 try:
                     p.rmdir()
                 except OSError:
@@ -649,6 +678,31 @@ class RunWriter:
             "episodes": self.finished,
         }
 
+    def write_report(self) -> Path:
+        """Write the run's listening page (``report.html``, ``report_files/``) and list it.
+
+        Returns:
+            The page's path.
+        """
+        if not self._open:
+            self.open()
+        for name in (REPORT_NAME, FILES_DIR):
+            if (self.out / name).exists() and name not in self._entries:
+                raise OutputFolderError(
+                    f"{str(self.out / name)!r} was not written by raveforce-mae; it is left alone",
+                    [self.out / name],
+                )
+        self._entries.setdefault(REPORT_NAME, None)
+        self._entries.setdefault(FILES_DIR, [])
+        self._save_manifest()  # listed before it exists, so a killed run's leftovers are known
+        page = write_report(self.out)
+        files = self.out / FILES_DIR
+        self._entries[FILES_DIR] = sorted(
+            q.relative_to(files).as_posix() for q in files.rglob("*") if q.is_file()
+        )
+        self._save_manifest()
+        return page
+
     def write_summary(self) -> Path:
         """Write ``summary.json`` (atomically) and list it in the manifest."""
         if not self._open:
@@ -671,6 +725,7 @@ def export_episode(
     plots: bool = True,
     overwrite: bool = False,
     command: str | None = None,
+    report: bool = True,
 ) -> Path:
     """Write one played episode as a run folder (``targets/``, ``episode_000/``, ``summary.json``).
 
@@ -684,6 +739,8 @@ def export_episode(
         plots: Draw the PNG pictures.
         overwrite: Replace a previous run in ``out`` (only files its manifest lists).
         command: The command that reproduces the episode, if there is one.
+        report: Also write the listening page ``report.html`` (see
+            :func:`raveforce_mae.report.write_report`).
 
     Returns:
         The folder.
@@ -697,4 +754,6 @@ def export_episode(
     writer.open(overwrite=overwrite)
     writer.write_targets()
     writer.write_episode(0, seed, episode)
+    if report:
+        writer.write_report()
     return writer.out
