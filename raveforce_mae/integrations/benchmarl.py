@@ -69,7 +69,13 @@ class RaveforceTaskClass(_common.PettingZooClass):
 
         def make() -> Any:
             return torchrl_env(
-                scenario, parallel=True, grouping=grouping, return_state=True, seed=seed, device=device, **config
+                scenario,
+                parallel=True,
+                grouping=grouping,
+                return_state=True,
+                seed=seed,
+                device=device,
+                **config,
             )
 
         return make

@@ -64,10 +64,9 @@ def group_map(env: Any, grouping: str = "shared") -> dict[str, list[str]]:
     if grouping == "shared":
         first = agents[0]
         for a in agents[1:]:
-            if (
-                par.action_space(a) != par.action_space(first)
-                or par.observation_space(a) != par.observation_space(first)
-            ):
+            if par.action_space(a) != par.action_space(first) or par.observation_space(
+                a
+            ) != par.observation_space(first):
                 raise ValueError(
                     f'grouping "shared" needs identical spaces for all agents, but {a!r} and {first!r} '
                     f"differ (action {par.action_space(a)} vs {par.action_space(first)}); use "
