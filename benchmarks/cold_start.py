@@ -119,7 +119,9 @@ def _fresh_venv(workdir: Path) -> str:
 
 def _table(title: str, rows: list[tuple[str, dict]]) -> None:
     print(f"\n{title}")
-    print(f"{'case':28s} {'import s':>9s} {'create s':>9s} {'reset+step s':>13s} {'total s':>8s}  librosa numba")
+    print(
+        f"{'case':28s} {'import s':>9s} {'create s':>9s} {'reset+step s':>13s} {'total s':>8s}  librosa numba"
+    )
     for name, r in rows:
         print(
             f"{name:28s} {r['import']:9.2f} {r['create']:9.2f} {r['reset_step']:13.2f} {r['total']:8.2f}"
@@ -130,13 +132,21 @@ def _table(title: str, rows: list[tuple[str, dict]]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scenario", default="ensemble", help="scenario to create (default: %(default)s)")
-    ap.add_argument("--repeats", type=int, default=3, help="runs per case; the median is shown (default: %(default)s)")
-    ap.add_argument("--fresh-venv", action="store_true", help="also measure in a new venv with the project wheel")
+    ap.add_argument(
+        "--repeats", type=int, default=3, help="runs per case; the median is shown (default: %(default)s)"
+    )
+    ap.add_argument(
+        "--fresh-venv", action="store_true", help="also measure in a new venv with the project wheel"
+    )
     args = ap.parse_args()
-    print(f"cold start of parallel_env({args.scenario!r}): import, create, first reset+step; "
-          f"median of {args.repeats} fresh processes each")
+    print(
+        f"cold start of parallel_env({args.scenario!r}): import, create, first reset+step; "
+        f"median of {args.repeats} fresh processes each"
+    )
     with tempfile.TemporaryDirectory(prefix="cold-start-") as cwd:  # not the source tree
-        _table(f"this interpreter ({sys.executable})", _rows(sys.executable, args.scenario, args.repeats, cwd))
+        _table(
+            f"this interpreter ({sys.executable})", _rows(sys.executable, args.scenario, args.repeats, cwd)
+        )
         if args.fresh_venv:
             python = _fresh_venv(Path(cwd))
             _table(f"fresh venv, project wheel ({python})", _rows(python, args.scenario, args.repeats, cwd))
