@@ -31,11 +31,12 @@ from typing import Any
 from ._require import require
 
 _common = require("benchmarl.environments.pettingzoo.common", "benchmarl")
+_PettingZooClass: Any = _common.PettingZooClass  # untyped library class
 
 __all__ = ["RaveforceTaskClass", "task"]
 
 
-class RaveforceTaskClass(_common.PettingZooClass):
+class RaveforceTaskClass(_PettingZooClass):
     """A BenchMARL ``TaskClass`` for one raveforce scenario.
 
     Create it with :func:`task`. ``name`` is the scenario (a built-in name, in any case);
