@@ -87,7 +87,7 @@ def play_episode(env, seed: int, dims: dict[str, tuple[int, ...]], spread: float
             o = obs[a]
             bad += int(not np.isfinite(o).all())
             h_obs.update(o.tobytes())
-            if "engine_error" in infos.get(a, {}):
+            if infos.get(a, {}).get("engine_error"):
                 bad += 1
         rewards.append(row)
     mix = env.audio()["mix"]

@@ -19,15 +19,9 @@ import raveforce_mae
 from raveforce_mae.integrations.torchrl import group_map
 from raveforce_mae.scenario import scenario_from_dict
 
-# The env's infos follow the schema once ``parameter_names`` exists (see
-# docs/integrations.md); until then the tests that depend on it are expected to fail.
-SCHEMA = hasattr(raveforce_mae.RaveforceParallelEnv, "parameter_names")
-needs_schema = pytest.mark.xfail(
-    not SCHEMA, reason="the env's infos do not follow the documented schema yet", strict=True
-)
-
-INFO_KEYS = {
+INFO_KEYS = {  # the schema of docs/integrations.md
     "step",
+    "target_id",
     "reward_shared",
     "reward_track",
     "per_track_available",
@@ -55,7 +49,6 @@ def _check_info(info, n_values):
 # -- the infos schema (no library needed) ---------------------------------------------------
 
 
-@needs_schema
 @pytest.mark.parametrize("scenario", ["ensemble", "drums_mix"])
 def test_infos_have_the_same_numeric_keys_at_reset_and_every_step(scenario):
     env = raveforce_mae.parallel_env(scenario)
@@ -136,7 +129,6 @@ def test_group_map_refuses_to_share_between_different_spaces():
 # -- TorchRL -----------------------------------------------------------------------------------
 
 
-@needs_schema
 def test_torchrl_parallel_rollout_reproduces_the_env():
     pytest.importorskip("torchrl")
     from raveforce_mae.integrations.torchrl import torchrl_env
@@ -167,7 +159,6 @@ def test_torchrl_parallel_rollout_reproduces_the_env():
             np.testing.assert_array_equal(group["info", "values"][k, i].numpy(), infos[a]["values"])
 
 
-@needs_schema
 def test_torchrl_aec_rollout_masks_the_acting_agent_and_matches_the_parallel_env():
     pytest.importorskip("torchrl")
     from raveforce_mae.integrations.torchrl import torchrl_env
@@ -231,7 +222,6 @@ def _benchmarl_run(algorithm, tmp_path, frames=192, batch=64):
 
 
 @pytest.mark.slow
-@needs_schema
 def test_benchmarl_mappo_trains_with_a_critic_on_the_env_state(tmp_path):
     from benchmarl.algorithms import MappoConfig
 
@@ -248,7 +238,6 @@ def test_benchmarl_mappo_trains_with_a_critic_on_the_env_state(tmp_path):
 
 
 @pytest.mark.slow
-@needs_schema
 def test_benchmarl_ippo_trains_with_per_agent_critics(tmp_path):
     from benchmarl.algorithms import IppoConfig
 

@@ -72,10 +72,8 @@ def play_episode(env: Any, policy: Policy, seed: int | None = None) -> EpisodeRe
         rewards.append([rew.get(a, np.nan) for a in agents])
         first = infos[agents[0]]
         shared.append(first["reward_shared"])
-        track.append(
-            [np.nan if infos[a].get("reward_track") is None else infos[a]["reward_track"] for a in agents]
-        )
-        values.append({t.name: dict(infos[t.agent]["values"]) for t in env.scenario.tracks})
+        track.append([infos[a]["reward_track"] if infos[a]["per_track_available"] else np.nan for a in agents])
+        values.append(env.last_values)
         step += 1
     return EpisodeResult(
         rewards=np.asarray(rewards, np.float64).reshape(-1, len(agents)),

@@ -40,9 +40,14 @@ class RaveforceGymEnv(gymnasium.Env[np.ndarray, np.ndarray], EzPickle):
       with ``info["engine_error"]``) or ``"raise"``; see the parallel env's docs.
     - `**overrides`: scenario settings, as for the parallel env.
 
-    ``info`` carries ``reward_shared``, ``reward_tracks`` and the parameter ``values``
-    played by each track. ``unwrapped.patch()`` and ``unwrapped.audio()`` give the
-    Glicol patch and the rendered audio of the episode so far.
+    ## Info
+    ``reset`` gives ``{"step": 0}``; every ``step`` gives ``step``, ``reward_shared`` (the
+    mix's reward), ``reward_tracks`` (agent -> its stem's reward, ``None`` without a
+    target stem), ``values`` (track name -> parameter name -> value played) and
+    ``clipped`` (an action entry was outside [-1, 1]). After an engine fault it also has
+    ``engine_error`` (the message) and ``engine_error_track``. ``unwrapped.patch()`` and
+    ``unwrapped.audio()`` give the Glicol patch and the rendered audio of the episode so
+    far.
 
     ## Version History
     - v0: initial release.
@@ -117,13 +122,16 @@ class RaveforceGymEnv(gymnasium.Env[np.ndarray, np.ndarray], EzPickle):
         info = {
             "step": first["step"],
             "reward_shared": first["reward_shared"],
-            "reward_tracks": {a: infos[a]["reward_track"] for a in self._agents},
-            "values": {t.name: infos[t.agent]["values"] for t in self.scenario.tracks},
+            "reward_tracks": {
+                a: (infos[a]["reward_track"] if infos[a]["per_track_available"] else None) for a in self._agents
+            },
+            "values": self.par.last_values,
             "clipped": any(infos[a]["clipped"] for a in self._agents),
         }
-        if "engine_error" in first:  # the episode was truncated by an engine fault
-            info["engine_error"] = first["engine_error"]
-            info["engine_error_track"] = first["engine_error_track"]
+        err = self.par.last_engine_error
+        if first["engine_error"] and err is not None:  # the episode was truncated by an engine fault
+            info["engine_error"] = str(err)
+            info["engine_error_track"] = err.track
         agent = self._agents[0]
         return self._obs(obs), float(reward), bool(term[agent]), bool(trunc[agent]), info
 

@@ -62,6 +62,26 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
     is the scenario's ``shared_weight``. Both parts are in ``infos``. For a mix-only
     target, ``w = 1`` and ``infos[agent]["per_track_available"]`` is ``False``.
 
+    ## Infos
+    ``reset()`` and every ``step()`` give each agent the same keys, holding numbers and
+    one fixed-shape numpy array only (no ``None``, no nested dicts), so that libraries
+    which build an info spec from ``reset()`` (TorchRL, BenchMARL) store every step's:
+
+    | key | type | meaning |
+    |---|---|---|
+    | `step` | int | steps played since `reset` (0 at `reset`) |
+    | `target_id` | int | index of the episode's target (0 for the scenario's reference target) |
+    | `reward_shared` | float | `r_mix` of this step (0.0 at `reset` and on an engine fault) |
+    | `reward_track` | float | `r_track_i` of this step; 0.0 where `per_track_available` is False, at `reset` and on an engine fault |
+    | `per_track_available` | bool | the scenario has a target stem per track |
+    | `values` | float32 array `(V,)` | the track's parameter values in their own units (Hz, s, ...), in the order of `parameter_names(agent)`, zero-padded to `V` = the largest parameter count of any track; zeros at `reset` |
+    | `clipped` | bool | an action entry was outside [-1, 1] and was clipped |
+    | `engine_error` | bool | this step hit an engine fault (see Engine faults) |
+
+    ``parameter_names(agent)`` names the entries of ``values`` (free parameters, then
+    ``rel`` ones); ``last_values`` gives the last step's values as a dict by track and
+    parameter name, in full precision.
+
     ## Arguments
     - `scenario`: a built-in name, a path to a TOML file, or a ``Scenario``.
     - `render_mode`: ``None``, ``"human"`` (prints the text summary), ``"ansi"`` or
@@ -80,11 +100,11 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
     trap) or that outputs NaN/inf for some parameter value. This is a fault of the environment, not of the caller, so by default
     (``on_engine_error="truncate"``) the step ends the episode cleanly: every agent is
     truncated, rewards are 0.0, observations repeat the last valid ones, and
-    ``infos[agent]["engine_error"]`` holds the message (which track, which step and
-    which parameter values), ``infos[agent]["engine_error_track"]`` the track. A
-    ``RuntimeWarning`` is issued too, so the fault is never silent, and the
-    :class:`~raveforce_mae.EngineError` (with the engine's error as ``__cause__``) is
-    kept in ``last_engine_error``. ``reset()`` then starts from fresh engines. With
+    ``infos[agent]["engine_error"]`` is True. A ``RuntimeWarning`` is issued too, so
+    the fault is never silent, and the :class:`~raveforce_mae.EngineError` is kept in
+    ``last_engine_error``: its message says which track, which step and which
+    parameter values, ``.track`` names the track and ``__cause__`` is the engine's
+    error. ``reset()`` then starts from fresh engines. With
     ``on_engine_error="raise"`` the episode ends the same way but the ``EngineError``
     is raised. Invalid input (NaN, wrong shape or dtype, unknown agents) always raises
     :class:`~raveforce_mae.ParameterError`: those are the caller's errors.
@@ -175,6 +195,12 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
             dtype=np.float32,
         )
         self._index = {a: i for i, a in enumerate(self.possible_agents)}
+        # The names of infos[agent]["values"]: Track.values() order (free, then rel).
+        self._value_names = [tuple(t.values([0.0] * len(t.free))) for t in sc.tracks]
+        self._n_values = max((len(v) for v in self._value_names), default=0)
+        self._last_values: dict[str, dict[str, float]] = {}
+        self.target_id = 0
+        """Index of the episode's target (0: the scenario's reference target)."""
         self._shapes = [self.action_space(a).shape for a in self.possible_agents]
         self._step = 0
         self._started = False
@@ -235,10 +261,36 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
         self.agents = self.possible_agents[:]
         self._step = 0
         self._rewards_log = []
+        self._last_values = {}
         self._last_obs = feats
         obs = self._pack(feats)
-        infos = {a: {"step": 0} for a in self.agents}
+        infos = {
+            a: self._info(0, 0.0, 0.0, np.zeros(self._n_values, np.float32), False, False)
+            for a in self.agents
+        }
         return obs, infos
+
+    def _info(
+        self, step: int, r_shared: float, r_track: float, values: np.ndarray, clipped: bool, fault: bool
+    ) -> dict[str, Any]:
+        """One agent's infos: the same keys at reset and step, numbers and arrays only."""
+        return {
+            "step": step,
+            "target_id": self.target_id,
+            "reward_shared": r_shared,
+            "reward_track": r_track,
+            "per_track_available": self.task.per_track,
+            "values": values,
+            "clipped": clipped,
+            "engine_error": fault,
+        }
+
+    def _values_array(self, i: int, values: Mapping[str, float]) -> np.ndarray:
+        """Track ``i``'s values as the zero-padded float32 array of the infos."""
+        out = np.zeros(self._n_values, np.float32)
+        names = self._value_names[i]
+        out[: len(names)] = [values[n] for n in names]
+        return out
 
     def step(
         self, actions: Mapping[str, Any]
@@ -307,17 +359,14 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
         rewards = {a: float(blended[i]) for i, a in enumerate(agents)}
         terms = dict.fromkeys(agents, terminate)
         truncs = dict.fromkeys(agents, truncate)
+        self._last_values = values
         infos = {}
         for i, a in enumerate(agents):
             rt = float(r_tracks[i])
-            infos[a] = {
-                "step": self._step,
-                "reward_shared": r_mix,
-                "reward_track": rt if per_track and rt == rt else None,
-                "per_track_available": per_track,
-                "values": values[self._tracks[i].name],
-                "clipped": clipped[i],
-            }
+            if not per_track or rt != rt:  # NaN: no target stem; the schema says 0.0
+                rt = 0.0
+            vals = self._values_array(i, values[self._tracks[i].name])
+            infos[a] = self._info(self._step, r_mix, rt, vals, clipped[i], False)
         if done:
             self.agents = []
         if self.render_mode == "human":
@@ -341,18 +390,12 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
         rewards = dict.fromkeys(agents, 0.0)
         terms = dict.fromkeys(agents, False)
         truncs = dict.fromkeys(agents, True)
-        message = str(err)
+        self._last_values = values
+        # The infos stay numeric (the schema); the message and track are in last_engine_error.
         infos = {
-            a: {
-                "step": self._step,
-                "reward_shared": 0.0,
-                "reward_track": None,
-                "per_track_available": self.task.per_track,
-                "values": values[self._tracks[i].name],
-                "clipped": clipped[i],
-                "engine_error": message,
-                "engine_error_track": err.track,
-            }
+            a: self._info(
+                self._step, 0.0, 0.0, self._values_array(i, values[self._tracks[i].name]), clipped[i], True
+            )
             for i, a in enumerate(agents)
         }
         return obs, rewards, terms, truncs, infos
@@ -428,6 +471,20 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
             full = np.concatenate([feats.reshape(self._n, -1), self._onehot], axis=1)
             return {a: full[i] for i, a in enumerate(self.possible_agents)}
         return {a: feats[i] for i, a in enumerate(self.possible_agents)}
+
+    # -- parameter values -------------------------------------------------------------------
+
+    def parameter_names(self, agent: str) -> tuple[str, ...]:
+        """Names of the entries of ``infos[agent]["values"]`` (free parameters, then ``rel`` ones).
+
+        Entries past ``len(parameter_names(agent))`` are padding (always 0.0).
+        """
+        return self._value_names[self._check_agent(agent)]
+
+    @property
+    def last_values(self) -> dict[str, dict[str, float]]:
+        """The last step's parameter values: track name -> parameter name -> value (empty after ``reset``)."""
+        return {t: dict(v) for t, v in self._last_values.items()}
 
     # -- global state, audio, patch ---------------------------------------------------------
 
