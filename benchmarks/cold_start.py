@@ -1,19 +1,28 @@
 """Cold start: how long a new process takes to import raveforce_mae and play its first step.
 
-Every measurement runs in a fresh Python subprocess. ``first use`` points numba's cache
-(``NUMBA_CACHE_DIR``) at an empty directory, which is what a fresh install pays: librosa's
-numba kernels compile when ``librosa.filters`` is first reached. ``warm`` reruns with that
-directory filled, as every later process (vector-env workers, Ray actors) does.
+Every measurement runs in a fresh Python subprocess and times ``import raveforce_mae``,
+``parallel_env(scenario)``, then the first ``reset`` + ``step``; "first env" is their sum.
 
-The ``numpy mel`` rows run the same steps with the features' mel filterbank built by
-``raveforce_mae.dsp`` instead of librosa (the proposed change; the two are equal, see
-tests/test_dsp.py), and report whether librosa or numba got imported at all.
+``first process`` is what the first run after installing pays: numba's cache
+(``NUMBA_CACHE_DIR``) is an empty folder, and the engine's cache (``GLICOL_WASM_CACHE``)
+holds what ``python -m glicol_wasm fetch`` leaves there (it is run, and timed, with the
+verified binary already in place: it compiles the module into the cache).
+``next processes`` reruns with the caches as the first process left them, as every
+later process (vector-env workers, Ray actors) does. ``no compiled module`` skips
+``fetch``'s compile: the first engine compiles the module in the process. The last
+columns say whether librosa or numba got imported at all (they must not be: nothing
+is JIT-compiled on the env's path).
 
-    python benchmarks/cold_start.py                 # this interpreter, 3 repeats
-    python benchmarks/cold_start.py --fresh-venv    # also: a new venv with the project wheel
+``--compare-librosa`` adds the same rows with the features' mel filterbank built by
+``librosa.filters.mel`` (what the package did before :mod:`raveforce_mae.dsp`; the two
+are bit-identical, see tests/test_dsp.py), so the difference is measured in one run.
+
+    python benchmarks/cold_start.py                       # this interpreter, 3 repeats
+    python benchmarks/cold_start.py --fresh-venv          # also: a new venv with the wheel
+    python benchmarks/cold_start.py --compare-librosa     # also: the librosa filterbank
 
 ``--fresh-venv`` builds the project wheel, creates a virtual environment without system
-site-packages, ``pip install``s the wheel (downloading its dependencies from PyPI), and
+site-packages, ``pip install``s the wheel (its dependencies from the package index) and
 measures there; it takes minutes.
 """
 
@@ -22,10 +31,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import venv
 from pathlib import Path
 
@@ -36,28 +47,18 @@ import json, sys, time
 t0 = time.perf_counter()
 import raveforce_mae
 t1 = time.perf_counter()
-if {numpy_mel!r}:
-    import functools
-    import numpy as np
-    from raveforce_mae import dsp, features
+if {librosa_mel!r}:
+    import types
+    import librosa
+    from raveforce_mae import analysis
 
-    @functools.lru_cache(maxsize=32)
-    def mel_filterbank(sample_rate, n_fft, n_mels, fmin=0.0, fmax=None):
-        # the features' filterbank (unit-sum rows, empty bands take their centre bin), via dsp
-        fb = dsp.mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax, norm=None).astype(np.float64)
-        sums = fb.sum(axis=1, keepdims=True)
-        empty = sums[:, 0] <= 0
-        if empty.any():
-            centres = dsp.mel_frequencies(n_mels + 2, fmin=fmin, fmax=fmax or sample_rate / 2)
-            freqs = dsp.fft_frequencies(sample_rate, n_fft)
-            for i in np.flatnonzero(empty):
-                fb[i, np.argmin(np.abs(freqs - centres[i + 1]))] = 1.0
-            sums = fb.sum(axis=1, keepdims=True)
-        out = (fb / sums).astype(np.float32)
-        out.flags.writeable = False
-        return out
+    def mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax, norm=None):
+        return librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, norm=norm)
 
-    features.mel_filterbank = mel_filterbank
+    analysis.dsp = types.SimpleNamespace(
+        mel_filterbank=mel_filterbank,
+        mel_frequencies=lambda n, fmin, fmax: librosa.mel_frequencies(n, fmin=fmin, fmax=fmax),
+    )
 t2 = time.perf_counter()
 env = raveforce_mae.parallel_env({scenario!r})
 t3 = time.perf_counter()
@@ -72,26 +73,79 @@ print(json.dumps({{
 """
 
 
-def _probe(python: str, scenario: str, numpy_mel: bool, numba_dir: str, cwd: str) -> dict:
-    env = dict(os.environ, NUMBA_CACHE_DIR=numba_dir, PYTHONDONTWRITEBYTECODE="1")
-    code = PROBE.format(scenario=scenario, numpy_mel=numpy_mel)
+def _engine_binary(python: str) -> Path:
+    out = subprocess.run(
+        [python, "-c", "import glicol_wasm; print(glicol_wasm.locate())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+def _env(caches: Path) -> dict[str, str]:
+    env = dict(
+        os.environ,
+        NUMBA_CACHE_DIR=str(caches / "numba"),
+        GLICOL_WASM_CACHE=str(caches / "glicol_wasm"),
+        GLICOL_WASM_KEY_DIR=str(caches / "glicol_wasm_key"),
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    env.pop("GLICOL_WASM", None)  # the binary comes from the (fresh) cache folder
+    return env
+
+
+def _fetch(python: str, caches: Path, cwd: str) -> float:
+    """Run ``python -m glicol_wasm fetch`` (the binary is in place: verify and compile); its time."""
+    t0 = time.perf_counter()
+    subprocess.run(
+        [python, "-m", "glicol_wasm", "fetch"], env=_env(caches), cwd=cwd, capture_output=True, check=True
+    )
+    return time.perf_counter() - t0
+
+
+def _probe(python: str, scenario: str, librosa_mel: bool, caches: Path, cwd: str) -> dict:
+    env = _env(caches)
+    code = PROBE.format(scenario=scenario, librosa_mel=librosa_mel)
     out = subprocess.run([python, "-c", code], env=env, cwd=cwd, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"probe failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _rows(python: str, scenario: str, repeats: int, cwd: str) -> list[tuple[str, dict]]:
+def _fresh_caches(root: Path, binary: Path) -> Path:
+    """Empty numba and engine caches, with only the verified engine binary (as after fetch)."""
+    d = Path(tempfile.mkdtemp(prefix="caches-", dir=root))
+    (d / "numba").mkdir()
+    (d / "glicol_wasm").mkdir(mode=0o700)
+    shutil.copy2(binary, d / "glicol_wasm" / binary.name)
+    return d
+
+
+def _rows(python: str, scenario: str, repeats: int, cwd: str, librosa: bool) -> list[tuple[str, dict]]:
+    binary = _engine_binary(python)
     rows = []
-    for numpy_mel in (False, True):
-        label = "numpy mel" if numpy_mel else "librosa mel"
-        first, warm = [], []
+    fetch_times = []
+    for librosa_mel in (False, True) if librosa else (False,):
+        label = "librosa mel" if librosa_mel else "as shipped"
+        first, warm, uncompiled = [], [], []
         for _ in range(repeats):
-            with tempfile.TemporaryDirectory(prefix="numba-cache-") as d:
-                first.append(_probe(python, scenario, numpy_mel, d, cwd))
-                warm.append(_probe(python, scenario, numpy_mel, d, cwd))
-        rows.append((f"{label}, first use", _median(first)))
-        rows.append((f"{label}, warm", _median(warm)))
+            caches = _fresh_caches(Path(cwd), binary)
+            fetch_times.append(_fetch(python, caches, cwd))
+            first.append(_probe(python, scenario, librosa_mel, caches, cwd))
+            warm.append(_probe(python, scenario, librosa_mel, caches, cwd))
+            shutil.rmtree(caches)
+            if not librosa_mel:
+                caches = _fresh_caches(Path(cwd), binary)
+                uncompiled.append(_probe(python, scenario, librosa_mel, caches, cwd))
+                shutil.rmtree(caches)
+        rows.append((f"{label}, first process", _median(first)))
+        rows.append((f"{label}, next processes", _median(warm)))
+        if uncompiled:
+            rows.append((f"{label}, no compiled module", _median(uncompiled)))
+    print(
+        f"python -m glicol_wasm fetch (binary in place: verify + compile): {statistics.median(fetch_times):.2f} s"
+    )
     return rows
 
 
@@ -111,20 +165,23 @@ def _fresh_venv(workdir: Path) -> str:
     )
     wheel = next(wheels.glob("raveforce_mae-*.whl"))
     env_dir = workdir / "venv"
+    t0 = time.perf_counter()
     venv.EnvBuilder(with_pip=True).create(env_dir)
     python = str(env_dir / "bin" / "python")
     subprocess.run([python, "-m", "pip", "install", "-q", str(wheel)], check=True)
+    print(f"fresh venv: created and the wheel installed in {time.perf_counter() - t0:.0f} s")
     return python
 
 
 def _table(title: str, rows: list[tuple[str, dict]]) -> None:
     print(f"\n{title}")
     print(
-        f"{'case':28s} {'import s':>9s} {'create s':>9s} {'reset+step s':>13s} {'total s':>8s}  librosa numba"
+        f"{'case':32s} {'import s':>9s} {'create s':>9s} {'reset+step s':>13s} {'first env s':>12s}"
+        "  librosa numba"
     )
     for name, r in rows:
         print(
-            f"{name:28s} {r['import']:9.2f} {r['create']:9.2f} {r['reset_step']:13.2f} {r['total']:8.2f}"
+            f"{name:32s} {r['import']:9.2f} {r['create']:9.2f} {r['reset_step']:13.2f} {r['total']:12.2f}"
             f"  {'yes' if r['librosa'] else 'no':7s} {'yes' if r['numba'] else 'no'}"
         )
 
@@ -138,18 +195,23 @@ def main() -> None:
     ap.add_argument(
         "--fresh-venv", action="store_true", help="also measure in a new venv with the project wheel"
     )
+    ap.add_argument(
+        "--compare-librosa",
+        action="store_true",
+        help="also measure with the mel filterbank from librosa (the package before raveforce_mae.dsp)",
+    )
     args = ap.parse_args()
     print(
         f"cold start of parallel_env({args.scenario!r}): import, create, first reset+step; "
         f"median of {args.repeats} fresh processes each"
     )
     with tempfile.TemporaryDirectory(prefix="cold-start-") as cwd:  # not the source tree
-        _table(
-            f"this interpreter ({sys.executable})", _rows(sys.executable, args.scenario, args.repeats, cwd)
-        )
+        rows = _rows(sys.executable, args.scenario, args.repeats, cwd, args.compare_librosa)
+        _table(f"this interpreter ({sys.executable})", rows)
         if args.fresh_venv:
             python = _fresh_venv(Path(cwd))
-            _table(f"fresh venv, project wheel ({python})", _rows(python, args.scenario, args.repeats, cwd))
+            rows = _rows(python, args.scenario, args.repeats, cwd, args.compare_librosa)
+            _table(f"fresh venv, project wheel ({python})", rows)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Spectral analysis shared by rewards and observations: one FFT per resolution per step.
 
-Everything here is plain numpy (plus scipy's FFT). librosa is used only to build
-mel filterbanks, once per parameter set, so that the per-step hot path never calls
-into librosa.
+Everything here is plain numpy (plus scipy's FFT); the mel filterbanks are built
+once per parameter set by :mod:`raveforce_mae.dsp` (librosa's numbers, without
+importing librosa).
 
 Conventions:
     * Audio is mono float32 (or float64) in [-1, 1] nominally. Values outside that
@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import scipy.fft
 
+from . import dsp
 from .errors import RaveforceError
 
 __all__ = [
@@ -167,21 +168,15 @@ def mel_filterbank(
     Returns:
         np.ndarray: shape ``(n_mels, n_fft // 2 + 1)``, float32, read-only.
     """
-    import warnings
-
-    import librosa  # Lazy: importing librosa costs about a second.
-
-    with warnings.catch_warnings():
-        # Narrow low bands can be empty at small n_fft; they are handled below.
-        warnings.simplefilter("ignore")
-        fb = librosa.filters.mel(
-            sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, norm=None
-        ).astype(np.float64)
+    # librosa.filters.mel's numbers (bit-identical with norm=None), without librosa:
+    # reaching librosa.filters compiles numba kernels, tens of seconds on a fresh install.
+    fb = dsp.mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax, norm=None).astype(np.float64)
     sums = fb.sum(axis=1, keepdims=True)
     empty = sums[:, 0] <= 0
     if empty.any():
-        # An empty band takes the nearest bin to its centre so no feature is dead.
-        centres = librosa.mel_frequencies(n_mels + 2, fmin=fmin, fmax=fmax or sample_rate / 2)
+        # Narrow low bands can be empty at small n_fft: an empty band takes the
+        # nearest bin to its centre so no feature is dead.
+        centres = dsp.mel_frequencies(n_mels + 2, fmin=fmin, fmax=fmax or sample_rate / 2)
         freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
         for i in np.flatnonzero(empty):
             fb[i, np.argmin(np.abs(freqs - centres[i + 1]))] = 1.0

@@ -67,3 +67,33 @@ def test_mel_filterbank_refuses_bad_sizes_and_norms():
         dsp.mel_filterbank(44100, 0, 40)
     with pytest.raises(ValueError, match="norm must be"):
         dsp.mel_filterbank(44100, 1024, 40, norm="l2")
+
+
+def _librosa_unit_sum_filterbank(sr, n_fft, n_mels):
+    """The features' filterbank as it was built with librosa (unit-sum rows, empty bands fixed)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fb = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, norm=None).astype(np.float64)
+    sums = fb.sum(axis=1, keepdims=True)
+    empty = sums[:, 0] <= 0
+    if empty.any():
+        centres = librosa.mel_frequencies(n_mels + 2, fmin=0.0, fmax=sr / 2)
+        freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
+        for i in np.flatnonzero(empty):
+            fb[i, np.argmin(np.abs(freqs - centres[i + 1]))] = 1.0
+        sums = fb.sum(axis=1, keepdims=True)
+    return (fb / sums).astype(np.float32)
+
+
+@pytest.mark.parametrize("sr", [16000, 22050, 44100, 48000])
+def test_features_filterbank_is_bit_identical_to_the_librosa_built_one(sr):
+    """Observations and rewards stay bit-identical: the same float32 weights, not just close ones."""
+    from raveforce_mae.analysis import mel_filterbank
+
+    for n_fft in (256, 512, 1024, 2048, 4096):
+        for n_mels in (20, 32, 64, 128):  # 32: observations; 64: mfcc, render; 128: mel
+            np.testing.assert_array_equal(
+                mel_filterbank(sr, n_fft, n_mels), _librosa_unit_sum_filterbank(sr, n_fft, n_mels)
+            )

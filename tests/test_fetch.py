@@ -107,6 +107,9 @@ def test_fetch_command_line_with_tarball(tarball, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "verified" in proc.stderr
     assert hashlib.sha256((d / binary.WASM_NAME).read_bytes()).hexdigest() == binary.WASM_SHA256
+    # the module is compiled at fetch time, so the first environment does not pay it
+    assert "module compiled into" in proc.stderr
+    assert len(list((d / "compiled").glob("glicol-*.cwasm"))) == 1
 
 
 def test_tampered_tarball_is_refused(tarball, cache, tmp_path):

@@ -72,7 +72,9 @@ def play_episode(env: Any, policy: Policy, seed: int | None = None) -> EpisodeRe
         rewards.append([rew.get(a, np.nan) for a in agents])
         first = infos[agents[0]]
         shared.append(first["reward_shared"])
-        track.append([infos[a]["reward_track"] if infos[a]["per_track_available"] else np.nan for a in agents])
+        track.append(
+            [infos[a]["reward_track"] if infos[a]["per_track_available"] else np.nan for a in agents]
+        )
         values.append(env.last_values)
         step += 1
     return EpisodeResult(

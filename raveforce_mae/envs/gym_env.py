@@ -123,7 +123,8 @@ class RaveforceGymEnv(gymnasium.Env[np.ndarray, np.ndarray], EzPickle):
             "step": first["step"],
             "reward_shared": first["reward_shared"],
             "reward_tracks": {
-                a: (infos[a]["reward_track"] if infos[a]["per_track_available"] else None) for a in self._agents
+                a: (infos[a]["reward_track"] if infos[a]["per_track_available"] else None)
+                for a in self._agents
             },
             "values": self.par.last_values,
             "clipped": any(infos[a]["clipped"] for a in self._agents),

@@ -253,8 +253,6 @@ def target_audio(
     ctx: Ctx, v: Any, key: str, base: Path, sr: int, total: int, track: str | None
 ) -> tuple[np.ndarray, str]:
     """One target: read, averaged to mono, resampled and fitted to the episode length."""
-    import librosa
-
     if isinstance(v, (str, os.PathLike)):
         file = base / os.fspath(v)
         y, rate = read_audio(ctx, file, key, track=track)
@@ -279,8 +277,14 @@ def target_audio(
             stacklevel=5,
         )
     if rate != sr:
+        # Lazy: importing librosa costs a second (and numba compilations on a fresh
+        # install); only targets at another rate need it.
+        import librosa
+
         y = librosa.resample(y, orig_sr=rate, target_sr=sr)
-    y = librosa.util.fix_length(y, size=total).astype(np.float32, copy=False)
+    # trimmed or padded with silence at the end to the episode's length
+    y = y[:total] if len(y) >= total else np.pad(y, (0, total - len(y)))
+    y = y.astype(np.float32, copy=False)
     y = np.ascontiguousarray(y)
     y.flags.writeable = False
     return y, label
