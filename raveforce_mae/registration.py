@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # Python 3.10: the same parser, as a package
-    import tomli as tomllib
-
 __all__ = ["env_id", "register_envs"]
 
 NAMESPACE = "raveforce_mae"
@@ -23,21 +16,14 @@ def env_id(scenario: str, version: int | None = None) -> str:
     return f"{NAMESPACE}/{camel}-v{v}"
 
 
-def _steps(name: str) -> int | None:
-    from .scenario import scenario_path
-
-    try:
-        data = tomllib.loads(scenario_path(name).read_text(encoding="utf-8"))
-        return int(data.get("timing", {}).get("steps"))
-    except Exception:  # noqa: BLE001 - registration must never break the import
-        return None
-
-
 def register_envs() -> None:
     """Register every built-in scenario, once.
 
-    Gymnasium: ``gymnasium.make("raveforce_mae/Kick-v0")`` (single-agent env, with
-    ``max_episode_steps`` set to the scenario's steps). PettingZoo (>= 1.27):
+    Gymnasium: ``gymnasium.make("raveforce_mae/Kick-v0")`` (single-agent env). No
+    ``max_episode_steps`` is registered: the env ends its episodes itself after
+    ``max_cycles`` steps (default: the scenario's), so ``make(id, max_cycles=32)`` plays
+    32 steps; an explicit ``make(id, max_episode_steps=n)`` still adds Gymnasium's
+    ``TimeLimit``. PettingZoo (>= 1.27):
     ``pettingzoo.make("parallel", "raveforce_mae/Ensemble-v0")`` and ``"aec"``.
     """
     import gymnasium
@@ -55,7 +41,8 @@ def register_envs() -> None:
                 id=eid,
                 entry_point="raveforce_mae.envs.gym_env:RaveforceGymEnv",
                 kwargs={"scenario": name},
-                max_episode_steps=_steps(name),
+                # None: a registered TimeLimit would cut max_cycles=N short (the env ends itself)
+                max_episode_steps=None,
             )
         if pz is not None:
             if eid not in pz.parallel_registry:

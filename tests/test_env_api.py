@@ -91,7 +91,8 @@ def test_gym_registry(name):
     obs, _ = env.reset(seed=0)
     assert env.observation_space.contains(obs)
     sc = env.unwrapped.scenario
-    assert env.spec.max_episode_steps == sc.n_steps
+    # no registered TimeLimit: the env ends its episodes itself, after max_cycles steps
+    assert env.spec.max_episode_steps is None and env.unwrapped.par.max_cycles == sc.n_steps
 
 
 def test_pettingzoo_registry():

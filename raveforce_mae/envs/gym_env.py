@@ -11,7 +11,7 @@ from gymnasium.utils import EzPickle
 
 from ..errors import ParameterError
 from ..scenario import Scenario
-from .parallel import ENV_VERSION, RaveforceParallelEnv
+from .parallel import CONSTRUCTOR_KEYWORDS, ENV_VERSION, RaveforceParallelEnv, check_keywords
 
 __all__ = ["RaveforceGymEnv", "gym_env"]
 
@@ -30,7 +30,7 @@ class RaveforceGymEnv(gymnasium.Env[np.ndarray, np.ndarray], EzPickle):
     | Actions | `Box(-1, 1, (sum of the tracks' parameter counts,), float32)` |
     | Observations | `Box`: one track: its features; several: all tracks' features concatenated |
     | Reward | one track: its blended reward; several: the shared (mix) reward |
-    | Episode | the scenario's steps, then truncation (termination if the scenario says `end = "terminate"`) |
+    | Episode | `max_cycles` steps (default: the scenario's), then truncation (termination if the scenario says `end = "terminate"`) |
 
     ## Arguments
     - `scenario`: a built-in name, a TOML path or a ``Scenario``.
@@ -38,7 +38,8 @@ class RaveforceGymEnv(gymnasium.Env[np.ndarray, np.ndarray], EzPickle):
     - `max_cycles`: episode length in steps (default: the scenario's).
     - `on_engine_error`: ``"truncate"`` (default: an engine fault truncates the episode,
       with ``info["engine_error"]``) or ``"raise"``; see the parallel env's docs.
-    - `**overrides`: scenario settings, as for the parallel env.
+    - `**overrides`: scenario settings, as for the parallel env; any other keyword raises
+      ``ScenarioError`` naming the closest valid keywords.
 
     ## Info
     ``reset`` gives ``{"step": 0}``; every ``step`` gives ``step``, ``reward_shared`` (the
@@ -63,6 +64,8 @@ class RaveforceGymEnv(gymnasium.Env[np.ndarray, np.ndarray], EzPickle):
         **overrides: Any,
     ) -> None:
         EzPickle.__init__(self, scenario, render_mode=render_mode, max_cycles=max_cycles, **overrides)
+        if overrides:
+            check_keywords("gym_env", overrides, GYM_KEYWORDS)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
                 f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}"
@@ -154,6 +157,13 @@ class RaveforceGymEnv(gymnasium.Env[np.ndarray, np.ndarray], EzPickle):
     def close(self) -> None:
         """Release the engines."""
         self.par.close()
+
+
+GYM_KEYWORDS: tuple[str, ...] = tuple(
+    k for k in CONSTRUCTOR_KEYWORDS if k not in ("native_spaces", "agent_indicator")
+)
+"""The keyword arguments of :class:`RaveforceGymEnv` (scenario settings aside): the parallel
+env's, except the two it sets itself."""
 
 
 def gym_env(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import sys
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -13,13 +14,14 @@ from gymnasium import spaces
 from gymnasium.utils import EzPickle, seeding
 from pettingzoo import ParallelEnv
 
+from .._suggest import did_you_mean
 from ..errors import EngineError, ParameterError, ScenarioError
-from ..scenario import Scenario, load_scenario
+from ..scenario import OVERRIDE_KEYS, Scenario, load_scenario
 from ..task import Task
 from ..timeline import timeline
 from . import render as _render
 
-__all__ = ["RaveforceParallelEnv", "ENV_VERSION"]
+__all__ = ["CONSTRUCTOR_KEYWORDS", "ENV_VERSION", "RaveforceParallelEnv", "check_keywords"]
 
 ENV_VERSION = 0
 """Bumped whenever dynamics, observations or rewards change (see the Version History)."""
@@ -93,7 +95,8 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
     - `agent_indicator`: append the agent one-hot to observations (default True).
     - `on_engine_error`: ``"truncate"`` (default) or ``"raise"``; see Engine faults.
     - `**overrides`: scenario settings (``shared_weight``, ``criterion``,
-      ``observation``, ...); a bad key raises ``ScenarioError``.
+      ``observation``, ...); any other keyword raises ``ScenarioError`` naming the
+      closest valid keywords (``render_mod``: "did you mean 'render_mode'?").
 
     ## Engine faults
     A legal action can still make the Glicol engine fail: a node that panics (a wasm
@@ -148,6 +151,8 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
             raise ValueError(
                 f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}"
             )
+        if overrides:
+            check_keywords("parallel_env", overrides, CONSTRUCTOR_KEYWORDS)
         if isinstance(scenario, Scenario):
             sc = scenario.replace(**overrides) if overrides else scenario
         elif isinstance(scenario, str):
@@ -552,6 +557,30 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
 
     def __str__(self) -> str:
         return f"raveforce_v{ENV_VERSION}({self.scenario.name})"
+
+
+CONSTRUCTOR_KEYWORDS: tuple[str, ...] = tuple(
+    p for p in inspect.signature(RaveforceParallelEnv.__init__).parameters if p not in ("self", "overrides")
+)
+"""The keyword arguments of :class:`RaveforceParallelEnv` (scenario settings aside)."""
+
+
+def check_keywords(where: str, overrides: Mapping[str, Any], keywords: Sequence[str]) -> None:
+    """Refuse keyword arguments that are neither constructor keywords nor scenario settings.
+
+    A misspelt keyword (``render_mod``, ``max_cycle``) would otherwise be taken for a
+    scenario setting and reported as an unknown override, suggesting only setting names.
+
+    Raises:
+        ScenarioError: naming the keyword, the closest valid names and all valid ones.
+    """
+    for key in overrides:
+        if key not in OVERRIDE_KEYS:
+            hint = did_you_mean(key, (*keywords, *OVERRIDE_KEYS))
+            raise ScenarioError(
+                f"{where}: unknown keyword argument {key!r}{hint or ';'} keywords: {', '.join(keywords)}; "
+                f"scenario settings: {', '.join(OVERRIDE_KEYS)}"
+            )
 
 
 def _bounds(low: np.ndarray, high: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .._suggest import did_you_mean
 from ..defaults import DEFAULT_BPM, DEFAULT_SAMPLE_RATE, DEFAULT_SEED
 from ..errors import ScenarioError
 from ..params import format_number
@@ -68,6 +69,8 @@ _OVERRIDE_KEYS = (
     "shared_weight", "criterion", "mix_criterion", "criteria", "observation", "per_track",
     "name", "description",
 )  # fmt: skip
+OVERRIDE_KEYS = _OVERRIDE_KEYS
+"""The settings :meth:`Scenario.replace` and ``load_scenario(name, **overrides)`` accept."""
 
 
 # -- finding and loading files ---------------------------------------------------------------------------
@@ -183,8 +186,10 @@ def _norm_keys(overrides: Mapping[str, Any]) -> set[str]:
 def _apply_overrides(source: Mapping[str, Any], overrides: Mapping[str, Any], path: Path | None) -> dict:
     unknown = [k for k in overrides if k not in _OVERRIDE_KEYS]
     if unknown:
+        hint = did_you_mean(unknown[0], _OVERRIDE_KEYS)
         raise ScenarioError(
-            f"{path or '<scenario>'}: unknown override {unknown[0]!r}; valid overrides: {', '.join(_OVERRIDE_KEYS)}"
+            f"{path or '<scenario>'}: unknown override {unknown[0]!r}{hint or ';'} valid overrides: "
+            f"{', '.join(_OVERRIDE_KEYS)}"
         )
     data = copy.deepcopy({k: v for k, v in source.items()})
     for key in ("timing", "reward", "observation", "targets"):
