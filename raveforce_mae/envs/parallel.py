@@ -575,7 +575,7 @@ def check_keywords(where: str, overrides: Mapping[str, Any], keywords: Sequence[
         ScenarioError: naming the keyword, the closest valid names and all valid ones.
     """
     for key in overrides:
-        if key not in OVERRIDE_KEYS:
+        if key not in OVERRIDE_KEYS and key not in keywords:  # the gym env passes some on
             hint = did_you_mean(key, (*keywords, *OVERRIDE_KEYS))
             raise ScenarioError(
                 f"{where}: unknown keyword argument {key!r}{hint or ';'} keywords: {', '.join(keywords)}; "
