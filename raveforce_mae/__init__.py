@@ -24,6 +24,7 @@ from .envs import (
     parallel_env,
     raw_env,
 )
+from .evaluator import Evaluation, Evaluator
 from .errors import EngineError, ParameterError, PatchError, RaveforceError, ScenarioError
 from .registration import register_envs
 from .scenario import Scenario, list_scenarios, load_scenario
@@ -33,6 +34,8 @@ __version__ = "0.1.0"
 __all__ = [
     "ENV_VERSION",
     "EngineError",
+    "Evaluation",
+    "Evaluator",
     "GlicolError",
     "ParameterError",
     "PatchError",
