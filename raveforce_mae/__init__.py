@@ -24,8 +24,8 @@ from .envs import (
     parallel_env,
     raw_env,
 )
-from .evaluator import Evaluation, Evaluator
 from .errors import EngineError, ParameterError, PatchError, RaveforceError, ScenarioError
+from .evaluator import Evaluation, Evaluator
 from .registration import register_envs
 from .scenario import Scenario, list_scenarios, load_scenario
 

@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from .core import RenderSession, SessionState
 from .analysis import Analysis
+from .core import RenderSession, SessionState
 from .errors import EngineError, ParameterError
 from .rewards import blend
 from .scenario import Scenario, load_scenario
