@@ -158,6 +158,7 @@ class SpecBox(spaces.Box):
         out = np.empty(len(self.params), np.float64)
         for i, p in enumerate(self.params):
             if p.kind == "lin":
+                assert p.low is not None and p.high is not None
                 out[i] = env[p.name] = float(rng.uniform(p.low, p.high))
             elif p.kind == "exp":
                 assert p.low is not None and p.high is not None
