@@ -69,7 +69,8 @@ class Evaluation:
         For a one-track scenario this is the agent's reward; when every track is
         scored on the mix alone it is the mix reward.
         """
-        return self.agents.mean(axis=1) if self.agents.shape[1] > 1 else self.agents[:, 0].copy()
+        a = self.agents
+        return a.mean(axis=-1) if a.shape[-1] > 1 else a[..., 0].copy()
 
 
 class Evaluator:
@@ -199,6 +200,51 @@ class Evaluator:
         if self.workers > 1 and len(acts) >= 2 * self.workers:
             return self._evaluate_pool(acts, pre)
         return self._evaluate_here(acts, pre)
+
+    def evaluate_sequence(self, actions: Any, prefix: Any = None) -> Evaluation:
+        """Each agent's reward for each step of candidate sequences that follow ``prefix``.
+
+        For looking ahead: a choice at one step (a hit that rings on) also changes the
+        next step's reward, which :meth:`evaluate` of one step cannot see.
+
+        Args:
+            actions: ``(N, L, n_agents, P)`` (``(N, L, P)`` for one agent): ``N``
+                candidate sequences of ``L`` steps, played after ``prefix``.
+            prefix: As for :meth:`evaluate`.
+
+        Returns:
+            Evaluation: with a step axis -- ``agents`` ``(N, L, n_agents)``, ``mix``
+            ``(N, L)``, ``tracks`` ``(N, L, n_tracks)``, ``rewards`` ``(N, L)`` --
+            what the environment pays at each of the ``L`` steps (bit-identical); a
+            sequence whose render fails in the engine is paid 0.0 from the failing
+            step on (its first failure is in ``errors``).
+        """
+        a = np.asarray(actions, dtype=np.float64)
+        if a.ndim == 3 and len(self.agents) == 1:
+            a = a[:, :, None, :]
+        if a.ndim != 4:
+            raise ParameterError(f"actions must have shape (N, L, n_agents, P), got shape {a.shape}")
+        n, steps = a.shape[:2]
+        flat = self._check(a.reshape(n * steps, *a.shape[2:]), "actions").reshape(a.shape)
+        pre = self._prefix(prefix)
+        state = self._state_after(pre)
+        task, session = self._task, self._session
+        out = np.zeros((n, steps, len(self.agents)))
+        mix = np.zeros((n, steps))
+        tracks = np.full((n, steps, len(self.scenario.tracks)), np.nan)
+        errors: dict[int, str] = {}
+        for j in range(n):
+            session.restore(state)
+            for i in range(steps):
+                k = task.step_index(len(pre) + i)
+                try:
+                    audio = session.step(k, self._values(flat[j, i]))
+                except EngineError as e:
+                    errors[j] = str(e)
+                    break
+                r = task.reward(k, task.analyse(audio))
+                out[j, i], mix[j, i], tracks[j, i] = r.agents, r.mix, r.tracks
+        return Evaluation(out, mix, tracks, errors)
 
     def _evaluate_here(self, acts: np.ndarray, pre: np.ndarray) -> Evaluation:
         n = len(acts)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..core import RenderSession, SessionState
+from ..evaluator import Evaluator
 from ..rewards import make_criterion
 from .policies import ActionSequencePolicy, Policy
 
@@ -91,8 +92,9 @@ def _levels(param: Any) -> np.ndarray | None:
 class _Group:
     """Tracks searched together against one target row (a stem, or the mix).
 
-    Renders candidates exactly as the environment does: one fresh render session per
-    candidate, the fixed prefix replayed, then the candidate step.
+    Renders candidates exactly as the environment does. A group scored on its own
+    stem renders only its tracks (:class:`StepRenderer`); the group of all tracks
+    scored on the mix goes through an :class:`~raveforce_mae.Evaluator`.
     """
 
     def __init__(self, scenario: Any, track_idx: list[int], row: int) -> None:
@@ -114,7 +116,21 @@ class _Group:
         self.prepared = [
             self.criterion.prepare(np.asarray(target[a:b], np.float32)) for a, b in scenario.bounds
         ]
-        self.renderer = StepRenderer(scenario, track_idx)
+        self.joint = row == n and track_idx == list(range(n))
+        if self.joint:
+            self.evaluator = Evaluator(scenario)
+            self._dim = self.evaluator.action_dim
+        else:
+            self.renderer = StepRenderer(scenario, track_idx)
+
+    def _acts(self, x: np.ndarray) -> np.ndarray:
+        """A joint vector as the evaluator's ``(n_agents, P)`` action (padding at 0)."""
+        out = np.zeros((len(self.agents), self._dim))
+        k = 0
+        for i, s in enumerate(self.sizes):
+            out[i, :s] = x[k : k + s]
+            k += s
+        return out
 
     def split(self, x: np.ndarray) -> dict[str, np.ndarray]:
         out, k = {}, 0
@@ -124,6 +140,8 @@ class _Group:
         return out
 
     def evaluate(self, prefix: list[dict[str, np.ndarray]], step: int, x: np.ndarray) -> float:
+        if self.joint:
+            return float(self.evaluator.evaluate(self._acts(x)[None], prefix=prefix or None).mix[0])
         audio = self.renderer.render(prefix, step, self.split(x))
         row = audio[-1] if self.row == len(self.sc.tracks) else audio[self.track_idx.index(self.row)]
         return float(self.criterion.score(row, self.prepared[step]))
