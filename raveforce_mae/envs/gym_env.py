@@ -181,7 +181,9 @@ def gym_env(
     return RaveforceGymEnv(scenario, render_mode=render_mode, max_cycles=max_cycles, **overrides)
 
 
-class FlattenMultiDiscrete(gymnasium.ActionWrapper[np.ndarray, np.int64, np.ndarray]):
+class FlattenMultiDiscrete(
+    gymnasium.ActionWrapper[np.ndarray, np.int64, np.ndarray], gymnasium.utils.RecordConstructorArgs
+):
     """One ``Discrete`` action for every combination of a ``MultiDiscrete`` action.
 
     For trainers that take a single categorical action (SB3's DQN, tabular methods):
@@ -198,7 +200,8 @@ class FlattenMultiDiscrete(gymnasium.ActionWrapper[np.ndarray, np.int64, np.ndar
     """
 
     def __init__(self, env: gymnasium.Env[Any, Any], max_actions: int = 1_000_000) -> None:
-        super().__init__(env)
+        gymnasium.utils.RecordConstructorArgs.__init__(self, max_actions=max_actions)
+        gymnasium.ActionWrapper.__init__(self, env)
         space = env.action_space
         if not isinstance(space, spaces.MultiDiscrete) or space.nvec.ndim != 1:
             raise TypeError(
