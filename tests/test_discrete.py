@@ -119,9 +119,7 @@ def test_rewards_and_audio_are_bit_identical_to_the_box_env():
     box.reset(seed=1)
     rng = np.random.default_rng(3)
     for _ in range(6):
-        idx = {
-            a: disc.action_space(a).sample(mask=infos[a]["action_mask"]) for a in disc.possible_agents
-        }
+        idx = {a: disc.action_space(a).sample(mask=infos[a]["action_mask"]) for a in disc.possible_agents}
         # the Box action, built from the public per-parameter grid (float32, like the Box space)
         cont = {}
         for a, track in zip(disc.possible_agents, disc.scenario.tracks, strict=True):

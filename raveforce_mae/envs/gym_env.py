@@ -94,7 +94,7 @@ class RaveforceGymEnv(gymnasium.Env[np.ndarray, np.ndarray], EzPickle):
         self._agents = agents
         self._single = len(agents) == 1
         native = [self.par.action_space(a) for a in agents]
-        sizes = [sp.shape[0] for sp in native]
+        sizes = [int(np.prod(sp.shape or (0,))) for sp in native]
         self._splits = np.cumsum(sizes)[:-1]
         self._discrete = action_type == "discrete"
         self.action_space: spaces.Space[Any]
@@ -130,7 +130,9 @@ class RaveforceGymEnv(gymnasium.Env[np.ndarray, np.ndarray], EzPickle):
             raise ParameterError(f"action is not array-like: {e}") from None
         if a.shape != self.action_space.shape:
             expected = "indices" if self._discrete else "values in [-1, 1]"
-            raise ParameterError(f"action must have shape {self.action_space.shape} ({expected}), got shape {a.shape}")
+            raise ParameterError(
+                f"action must have shape {self.action_space.shape} ({expected}), got shape {a.shape}"
+            )
         parts = np.split(a, self._splits)
         obs, rew, term, trunc, infos = self.par.step(dict(zip(self._agents, parts, strict=True)))
         first = infos[self._agents[0]]
@@ -212,14 +214,15 @@ class FlattenMultiDiscrete(
         total = int(np.prod(self.nvec, dtype=np.int64))
         if total > max_actions:
             raise ValueError(f"{space} has {total} combinations, more than max_actions={max_actions}")
+        self.n = total
         self.action_space = spaces.Discrete(total)
 
     def action(self, action: Any) -> np.ndarray:
         """The ``MultiDiscrete`` indices of flat action ``action``."""
         a = np.asarray(action)
         if a.size != 1 or a.dtype.kind not in "iu":
-            raise ParameterError(f"action must be one int in [0, {self.action_space.n - 1}], got {action!r}")
+            raise ParameterError(f"action must be one int in [0, {self.n - 1}], got {action!r}")
         k = int(a.reshape(-1)[0])
-        if not 0 <= k < self.action_space.n:
-            raise ParameterError(f"action must be an int in [0, {self.action_space.n - 1}], got {action!r}")
+        if not 0 <= k < self.n:
+            raise ParameterError(f"action must be an int in [0, {self.n - 1}], got {action!r}")
         return np.array(np.unravel_index(k, self.nvec), dtype=np.int64)

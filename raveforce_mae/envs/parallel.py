@@ -159,7 +159,11 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
         )
         if action_type not in ACTION_TYPES:
             raise ValueError(f"action_type must be one of {list(ACTION_TYPES)}, got {action_type!r}")
-        if isinstance(discrete_bins, bool) or not isinstance(discrete_bins, (int, np.integer)) or discrete_bins < 2:
+        if (
+            isinstance(discrete_bins, bool)
+            or not isinstance(discrete_bins, (int, np.integer))
+            or discrete_bins < 2
+        ):
             raise ValueError(f"discrete_bins must be an int >= 2, got {discrete_bins!r}")
         self.action_type = action_type
         self.discrete_bins = int(discrete_bins)
@@ -266,7 +270,9 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
                 table[j, : len(u)] = u
                 table[j, len(u) :] = u[-1]
                 counts[j] = len(u)
-            mask = np.concatenate([np.arange(n) < c for n, c in zip(nvec, counts, strict=True)]).astype(np.int8)
+            mask = np.concatenate([np.arange(n) < c for n, c in zip(nvec, counts, strict=True)]).astype(
+                np.int8
+            )
             self._unit_tables.append(table)
             self._valid_counts.append(counts)
             self._masks.append(mask)
@@ -673,7 +679,7 @@ class MaskedMultiDiscrete(spaces.MultiDiscrete):
     ``seed_test`` calls it. Everything else is ``MultiDiscrete``'s.
     """
 
-    def sample(self, mask: Any = None, probability: Any = None) -> np.ndarray:  # type: ignore[override]
+    def sample(self, mask: Any = None, probability: Any = None) -> np.ndarray:
         """A random action; ``mask`` is the flat mask or Gymnasium's tuple of masks."""
         if isinstance(mask, np.ndarray) and self.nvec.ndim == 1:
             if mask.shape != (int(self.nvec.sum()),):
