@@ -41,14 +41,26 @@ import platform
 import re
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from .errors import RaveforceError
-from .report import FILES_DIR, REPORT_NAME, write_report
+from .report import write_report
+from .runfolder import (
+    FILES_DIR,
+    MANIFEST,
+    REPORT_NAME,
+    SUMMARY,
+    OutputFolderError,
+    check_output_folder,
+    foreign_files,
+    previous_run,
+    read_manifest,
+    remove_entries,
+    write_atomic,
+)
 
 __all__ = [
     "MANIFEST",
@@ -69,27 +81,8 @@ __all__ = [
     "write_wav",
 ]
 
-MANIFEST = ".raveforce-run.json"
-"""The manifest's file name (hidden: it is for the tool, not for listening)."""
-SUMMARY = "summary.json"
 SUMMARY_FORMAT = 2
 """Version of the layout of ``summary.json`` (2 added ``versions``, ``timing``, ``format``)."""
-
-_EPISODE_DIR = re.compile(r"^episode_\d{3,}$")
-_STAGING = re.compile(r"^\.(episode_\d{3,}|targets)\.partial-\d+$")
-_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-
-
-class OutputFolderError(RaveforceError):
-    """The output folder cannot be used without destroying files this library did not write.
-
-    Attributes:
-        paths: The paths in the way.
-    """
-
-    def __init__(self, message: str, paths: Sequence[Path] = ()) -> None:
-        super().__init__(message)
-        self.paths = list(paths)
 
 
 class EpisodeData(Protocol):
@@ -229,17 +222,6 @@ def write_wav(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int)
     sf.write(str(path), a.T if a.ndim == 2 else a, int(sample_rate), subtype="FLOAT", format="WAV")
 
 
-def _write_atomic(path: Path, data: str) -> None:
-    """Write a file under a temporary name, then rename it into place."""
-    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    try:
-        tmp.write_text(data, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 class _EnvEpisode:
     """An episode read back from an environment's public state."""
 
@@ -275,112 +257,6 @@ def episode_from_env(env: Any) -> EpisodeData:
         RuntimeError: if the env has not been reset.
     """
     return _EnvEpisode(env)
-
-
-# ---------------------------------------------------------------------------------------
-# The run folder
-# ---------------------------------------------------------------------------------------
-
-
-def _ours(name: str) -> bool:
-    """Whether ``name`` is one of the top-level names a run writes (what a manifest may list)."""
-    return bool(
-        name in ("targets", SUMMARY, REPORT_NAME, FILES_DIR)
-        or _EPISODE_DIR.match(name)
-        or _STAGING.match(name)
-    )
-
-
-def _plain_path(f: object) -> bool:
-    """A relative path of plain names (no ``..``, no absolute path): what a manifest may list."""
-    return isinstance(f, str) and all(_PLAIN_NAME.match(part) for part in f.split("/"))
-
-
-def _read_manifest(out: Path) -> dict[str, list[str] | None]:
-    """The entries of the manifest in ``out``: top-level name -> files inside (None: a file).
-
-    Entries that a run never writes, or with path separators, are ignored, so that an
-    edited manifest cannot make a later run delete anything else.
-    """
-    try:
-        data = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    entries = data.get("entries") if isinstance(data, dict) else None
-    if not isinstance(entries, dict):
-        return {}
-    clean: dict[str, list[str] | None] = {}
-    for name, files in entries.items():
-        if not isinstance(name, str) or not _ours(name):
-            continue
-        if files is None:
-            clean[name] = None
-        elif isinstance(files, list):
-            clean[name] = [f for f in files if _plain_path(f)]
-    return clean
-
-
-def previous_run(out: str | os.PathLike[str]) -> list[Path]:
-    """Entries of an earlier run in ``out``, as its manifest lists them."""
-    out = Path(out)
-    if not out.is_dir():
-        return []
-    return [out / n for n in sorted(_read_manifest(out)) if (out / n).exists()]
-
-
-def foreign_files(out: str | os.PathLike[str]) -> list[Path]:
-    """Paths in ``out`` where a run writes that no manifest says this library wrote."""
-    out = Path(out)
-    if not out.is_dir():
-        return []
-    listed = _read_manifest(out)
-    found: list[Path] = []
-    for p in sorted(out.iterdir()):
-        if not _ours(p.name) or (_STAGING.match(p.name) and p.name in listed):
-            continue  # not a name a run writes, or a killed run's temporary folder
-        if p.name not in listed:
-            found.append(p)
-            continue
-        files = listed[p.name]
-        if files is None:
-            if p.is_dir() and not p.is_symlink():
-                found.append(p)
-        elif not p.is_dir() or p.is_symlink():
-            found.append(p)
-        else:
-            # Files at any depth (the report's pictures are in sub-folders); a folder
-            # counts as ours when it holds only files the manifest lists.
-            wanted = set(files)
-            for q in sorted(p.rglob("*")):
-                rel = q.relative_to(p).as_posix()
-                if q.is_dir() and not q.is_symlink():
-                    if not any(f.startswith(rel + "/") for f in wanted):
-                        found.append(q)
-                elif rel not in wanted and not any(q.is_relative_to(f) for f in found):
-                    found.append(q)
-    return found
-
-
-def check_output_folder(out: str | os.PathLike[str], *, overwrite: bool = False) -> None:
-    """Raise if ``out`` holds files that a run would replace and may not.
-
-    Raises:
-        OutputFolderError: naming files that no manifest lists (always: they are left
-            alone), or a previous run (unless ``overwrite``).
-    """
-    out = Path(out)
-    foreign = foreign_files(out)
-    if foreign:
-        shown = ", ".join(str(p) for p in foreign[:4]) + (", ..." if len(foreign) > 4 else "")
-        raise OutputFolderError(
-            f"the output folder {str(out)!r} holds {shown}, which raveforce-mae did not write "
-            f"(no {MANIFEST} lists it); it is left alone: move it away or choose another folder",
-            foreign,
-        )
-    previous = previous_run(out)
-    if previous and not overwrite:
-        shown = ", ".join(p.name for p in previous[:4]) + (", ..." if len(previous) > 4 else "")
-        raise OutputFolderError(f"the output folder {str(out)!r} holds a previous run ({shown})", previous)
 
 
 class RunWriter:
@@ -446,37 +322,13 @@ class RunWriter:
             self.out.mkdir(parents=True)
             self._created_folder = True
         removed = previous_run(self.out)
-        self._remove(_read_manifest(self.out))
+        self._remove(read_manifest(self.out))
         self._open = True
         self._save_manifest()
         return removed
 
     def _remove(self, entries: Mapping[str, list[str] | None]) -> None:
-        """Remove what ``entries`` lists, and directories only once they are empty."""
-        for name, files in entries.items():
-            p = self.out / name
-            if _STAGING.match(name) and p.is_dir() and not p.is_symlink():
-                shutil.rmtree(p, ignore_errors=True)  # our own temporary folder
-            elif files is None:
-                if p.is_file() or p.is_symlink():
-                    p.unlink()
-            elif p.is_dir() and not p.is_symlink():
-                parents: set[Path] = set()
-                for f in files:
-                    q = p / f
-                    if q.is_file() or q.is_symlink():
-                        q.unlink()
-                    parents.update(q.parents)
-                # Sub-folders (the report's pictures), deepest first, then the folder itself.
-                for d in sorted((d for d in parents if p in d.parents), key=lambda d: -len(d.parts)):
-                    try:
-                        d.rmdir()
-                    except OSError:
-                        pass  # something else is inside: not ours to remove
-                try:
-                    p.rmdir()
-                except OSError:
-                    pass  # something else is inside: not ours to remove
+        remove_entries(self.out, entries)
 
     def _save_manifest(self) -> None:
         data = {
@@ -485,7 +337,7 @@ class RunWriter:
             "created_folder": self._created_folder,
             "entries": self._entries,
         }
-        _write_atomic(self.out / MANIFEST, json.dumps(data, indent=1) + "\n")
+        write_atomic(self.out / MANIFEST, json.dumps(data, indent=1) + "\n")
 
     def _staging(self, name: str) -> Path:
         tmp = self.out / f".{name}.partial-{os.getpid()}"
@@ -711,7 +563,7 @@ class RunWriter:
             self._entries[SUMMARY] = None
             self._save_manifest()
         path = self.out / SUMMARY
-        _write_atomic(path, json.dumps(self.summary(), indent=2, default=str) + "\n")
+        write_atomic(path, json.dumps(self.summary(), indent=2, default=str) + "\n")
         return path
 
 
