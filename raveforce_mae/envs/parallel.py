@@ -116,6 +116,7 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
     | `values` | float32 array `(V,)` | the track's parameter values in their own units (Hz, s, ...), in the order of `parameter_names(agent)`, zero-padded to `V` = the largest parameter count of any track; zeros at `reset` |
     | `clipped` | bool | an action entry was outside [-1, 1] and was clipped |
     | `engine_error` | bool | this step hit an engine fault (see Engine faults) |
+    | `action_mask` | int8 array | only with `action_type="discrete"` (see Discrete actions) |
 
     ``parameter_names(agent)`` names the entries of ``values`` (free parameters, then
     ``rel`` ones); ``last_values`` gives the last step's values as a dict by track and
