@@ -236,7 +236,8 @@ def _apply_overrides(source: Mapping[str, Any], overrides: Mapping[str, Any], pa
                 raise ScenarioError(
                     f"override 'criteria' must be a dict of track name -> criterion, got {v!r}"
                 )
-            tracks = dict(data.get("tracks") or {})
+            tracks_in = data.get("tracks")
+            tracks = dict(tracks_in) if isinstance(tracks_in, Mapping) else {}
             for name, spec in v.items():
                 if name == "mix":
                     reward["mix_criterion"] = spec
@@ -248,9 +249,11 @@ def _apply_overrides(source: Mapping[str, Any], overrides: Mapping[str, Any], pa
                     )
             data["tracks"] = tracks
         elif k == "observation":
-            data["observation"] = {**(data.get("observation") or {}), "kind": v}
+            obs_in = data.get("observation")
+            data["observation"] = {**(obs_in if isinstance(obs_in, Mapping) else {}), "kind": v}
         elif k == "per_track":
-            data["targets"] = {**(data.get("targets") or {}), "per_track": v}
+            targets_in = data.get("targets")
+            data["targets"] = {**(targets_in if isinstance(targets_in, Mapping) else {}), "per_track": v}
         elif k in ("name", "description"):
             data[k] = v
     return data
@@ -365,7 +368,8 @@ def build(data: dict[str, Any], path: Path | None, *, strict_patterns: bool) -> 
     )
 
     # shared refs
-    shared_raw = ctx.table(data.get("shared"), "shared", list(data.get("shared") or {}))
+    shared_in = data.get("shared")
+    shared_raw = ctx.table(shared_in, "shared", list(shared_in) if isinstance(shared_in, Mapping) else [])
     shared_t: dict[str, Template] = {}
     for rname, body in shared_raw.items():
         key = f"shared.{rname}"

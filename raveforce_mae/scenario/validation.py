@@ -344,7 +344,8 @@ def track_from_table(
         raise ctx.error(f"{base}.{chain_key}", "a Glicol chain (a string)", src, tname)
     lines_raw: list[tuple[str, bool, str, str]] = []  # name, is_ref, body, key
     if chain_key == "chain":
-        refs = ctx.table(t.get("refs"), f"{base}.refs", list(t.get("refs") or {}), tname)
+        refs_in = t.get("refs")
+        refs = ctx.table(refs_in, f"{base}.refs", list(refs_in) if isinstance(refs_in, Mapping) else [], tname)
         for rname, body in refs.items():
             check_name(ctx, rname, f"{base}.refs.{rname}", "ref name (without ~)", tname)
             if not isinstance(body, str) or not body.strip():
