@@ -55,7 +55,9 @@ def _play(sc, seed=0, low=-1.2, high=1.2):
     env.reset(seed=seed)
     rng = np.random.default_rng(seed)
     while env.agents:
-        env.step({a: rng.uniform(low, high, env.action_space(a).shape).astype(np.float32) for a in env.agents})
+        env.step(
+            {a: rng.uniform(low, high, env.action_space(a).shape).astype(np.float32) for a in env.agents}
+        )
     return env
 
 
@@ -157,7 +159,9 @@ def test_builtin_performance_exports_replay_the_played_mix(name):
     env = _play(raveforce_mae.parallel_env(name).scenario, seed=3)
     err, bound = replay_error(env)
     peak = float(np.abs(env.audio()["mix"]).max())
-    print(f"\n{name}: {len(env.scenario.tracks)} tracks, mix peak {peak:.3g}, max |difference| {err:.3g}, bound {bound:.3g}")
+    print(
+        f"\n{name}: {len(env.scenario.tracks)} tracks, mix peak {peak:.3g}, max |difference| {err:.3g}, bound {bound:.3g}"
+    )
     if len(env.scenario.tracks) <= 2:
         assert err == 0.0
     else:

@@ -76,7 +76,7 @@ def scenario_dicts(draw):
     for t in range(n_tracks):
         kinds = draw(st.lists(st.sampled_from(sorted(_PARAMS)), min_size=1, max_size=3, unique=True))
         chain = "saw 110 >> " + " >> ".join(_HOLE_USE[k] % f"p_{k}" for k in kinds) + " >> mul {lvl}"
-        params = {f"p_{k}": dict(_PARAMS[k]) for k in kinds}
+        params = {f"p_{k}": copy.deepcopy(_PARAMS[k]) for k in kinds}
         if draw(st.booleans()):
             params["r"] = {"kind": "rel", "expr": f"p_{kinds[0]} * 0 + half", "low": 0, "high": 1}
             chain += " >> mul {r}"
@@ -104,7 +104,7 @@ def _paths(node, prefix=()):
 
 @st.composite
 def damaged(draw):
-    d = draw(scenario_dicts())
+    d = copy.deepcopy(draw(scenario_dicts()))  # mutated below: never share lists between examples
     for _ in range(draw(st.integers(0, 2))):
         places = list(_paths(d))
         path, key = draw(st.sampled_from(places))

@@ -345,7 +345,9 @@ def track_from_table(
     lines_raw: list[tuple[str, bool, str, str]] = []  # name, is_ref, body, key
     if chain_key == "chain":
         refs_in = t.get("refs")
-        refs = ctx.table(refs_in, f"{base}.refs", list(refs_in) if isinstance(refs_in, Mapping) else [], tname)
+        refs = ctx.table(
+            refs_in, f"{base}.refs", list(refs_in) if isinstance(refs_in, Mapping) else [], tname
+        )
         for rname, body in refs.items():
             check_name(ctx, rname, f"{base}.refs.{rname}", "ref name (without ~)", tname)
             if not isinstance(body, str) or not body.strip():
