@@ -48,7 +48,7 @@ from glicol_wasm import SAMPLE_RATES
 from .defaults import DEFAULT_SAMPLE_RATE, DEFAULT_SEED
 from .envs.gym_env import RaveforceGymEnv
 from .errors import ParameterError, PatchError, ScenarioError
-from .params import Param
+from .params import Param, show_short
 from .patch import parse_template
 from .rewards import make_criterion
 from .scenario import Scenario, scenario_from_dict
@@ -62,7 +62,14 @@ def _is_int(v: Any) -> bool:
 
 
 def _is_real(v: Any) -> bool:
-    return not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating))
+    """A real number that has a float value (a bool or a 400-digit int has none)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        return False
+    try:
+        float(v)
+    except OverflowError:
+        return False
+    return True
 
 
 def _load_target(target: Any, sample_rate: int) -> Any:
@@ -104,7 +111,8 @@ def _bound(spec: Sequence[Any], j: int, i: int) -> float:
     v = spec[j]
     if not _is_real(v):
         raise ParameterError(
-            f"action_space[{i}]: {'low' if j == 1 else 'high'} must be a number, got {v!r} in {spec!r}"
+            f"action_space[{i}]: {'low' if j == 1 else 'high'} must be a number, got {show_short(v)} "
+            f"in {show_short(spec)}"
         )
     return float(v)
 
@@ -133,7 +141,7 @@ def _params(action_space: Sequence[Sequence[Any]]) -> list[Param]:
                     or not all(_is_real(v) for v in spec[1])
                 ):
                     raise ParameterError(
-                        f"action_space[{i}]: 'choose' takes ['choose', [v1, v2, ...]] with numbers, got {spec!r}"
+                        f"action_space[{i}]: 'choose' takes ['choose', [v1, v2, ...]] with numbers, got {show_short(spec)}"
                     )
                 out.append(Param(f"p{i}", "choose", choices=tuple(float(v) for v in spec[1])))
             elif kind == "rel":

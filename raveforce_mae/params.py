@@ -99,6 +99,22 @@ def format_number(value: float) -> str:
     return s
 
 
+def _finite(v: Any) -> bool:
+    """Whether a real number is finite (a huge int is not: it has no float)."""
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
+
+
+def _float(v: Any) -> float:
+    """``float(v)``, with ints beyond the float range as infinities (refused as non-finite)."""
+    try:
+        return float(v)
+    except OverflowError:
+        return math.inf if v > 0 else -math.inf
+
+
 def show_short(v: Any) -> str:
     """``repr(v)`` cut to 120 characters, for error messages."""
     text = repr(v)
@@ -135,7 +151,11 @@ def note_number(note: Any) -> int:
         return 12 * (int(m.group(3)) + 1) + _PC[m.group(1).lower()] + acc
     if isinstance(note, bool) or not isinstance(note, (int, float, np.integer, np.floating)):
         raise ValueError(f"not a note: {note!r}; expected a MIDI number or a name like 'A1'")
-    if not float(note).is_integer():
+    try:
+        whole = float(note).is_integer()
+    except OverflowError:  # an int beyond the float range
+        raise ValueError(f"not a MIDI note: {show_short(note)}; expected a number within 0..127") from None
+    if not whole:
         raise ValueError(f"a MIDI note must be a whole number, got {note!r}")
     return int(note)
 
@@ -313,7 +333,7 @@ class Param:
                 raise ScenarioError(f"{where}: 'choose' takes choices, not low/high")
             try:
                 ch = tuple(float(c) for c in self.choices)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 raise ScenarioError(
                     f"{where}: choices must be a list of numbers, got {self.choices!r}"
                 ) from None
@@ -331,7 +351,7 @@ class Param:
                 if (
                     isinstance(v, bool)
                     or not isinstance(v, (int, float, np.integer, np.floating))
-                    or not math.isfinite(v)
+                    or not _finite(v)
                 ):
                     raise ScenarioError(f"{where}: {k} must be a finite number, got {v!r}")
                 if abs(v) > MAX_MAGNITUDE:
@@ -484,7 +504,7 @@ class Param:
         Raises:
             ParameterError: for a ``rel`` parameter, or a non-finite value.
         """
-        value = float(value)
+        value = _float(value)
         if not math.isfinite(value):
             raise ParameterError(f"parameter {self.name!r}: value {value} is not finite")
         kind = self.kind
@@ -508,7 +528,7 @@ class Param:
         Raises:
             ValueError: if the value is outside the range or not one of the choices.
         """
-        value = float(value)
+        value = _float(value)
         if not math.isfinite(value):
             raise ValueError(f"expected a finite number, got {value}")
         if self.kind == "choose":

@@ -15,6 +15,7 @@ import math
 import warnings
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -166,3 +167,65 @@ def test_generated_scenarios_load_and_play(d):
 @given(d=damaged())
 def test_damaged_scenarios_play_or_raise_a_scenario_error(d):
     _check(d)
+
+
+# Found while writing the generators above: each used to escape as a TypeError,
+# ValueError, KeyError or ZeroDivisionError instead of a ScenarioError.
+_P = {"f": {"kind": "lin", "low": 100, "high": 200}}
+
+
+def _base(**kw):
+    d = {
+        "timing": {"steps": 2, "step_seconds": 0.05},
+        "tracks": {"a": {"chain": "sin {f} >> mul 0.3", "params": dict(_P), "reference": {"f": 150}}},
+    }
+    t = d["tracks"]["a"]
+    if "refs" in kw:
+        t["refs"] = kw["refs"]
+    if "mix" in kw:
+        del t["reference"]
+        d["targets"] = {"mix": kw["mix"]}
+    if "samples" in kw:
+        d["samples"] = kw["samples"]
+    if "rel" in kw:
+        t["params"]["g"] = {"kind": "rel", "expr": kw["rel"], "depends": ["f"]}
+        t["chain"] = "sin {f} >> mul {g}"
+    return d
+
+
+@pytest.mark.parametrize(
+    ("kw", "key"),
+    [
+        ({"refs": True}, "tracks.a.refs"),
+        ({"mix": (np.zeros(4410, np.float32), 0)}, "targets.mix"),
+        ({"mix": (np.zeros(4410, np.float32), "x")}, "targets.mix"),
+        ({"samples": {"s": (np.zeros(10, np.float32), 500)}}, "samples.s"),
+        ({"samples": {"s": (np.zeros((2, 2, 10), np.float32), 44100)}}, "samples.s"),
+        ({"rel": lambda x: "x"}, "tracks.a.params"),
+        ({"rel": lambda x: {}["k"]}, "tracks.a.params"),
+    ],
+)
+def test_odd_tables_found_while_fuzzing_give_a_scenario_error(kw, key):
+    with pytest.raises(ScenarioError) as ei:
+        scenario_from_dict(_base(**kw))
+    assert f"key '{key}" in str(ei.value)
+
+
+@pytest.mark.parametrize("where", ["choices", "reference", "low", "note"])
+def test_integers_beyond_the_float_range_give_a_scenario_error(where):
+    """TOML integers are unbounded: 10**400 as a choice or reference used to raise OverflowError."""
+    d = _base()
+    t = d["tracks"]["a"]
+    huge = 10**400
+    if where == "choices":
+        t["params"]["f"] = {"kind": "choose", "choices": [huge]}
+    elif where == "reference":
+        t["reference"]["f"] = huge
+    elif where == "low":
+        t["params"]["f"] = {"kind": "lin", "low": huge, "high": 2 * huge}
+    else:
+        t["params"]["f"] = {"kind": "note", "low": 40, "high": 60}
+        t["reference"]["f"] = huge
+    with pytest.raises(ScenarioError) as ei:
+        scenario_from_dict(d)
+    assert "key 'tracks.a." in str(ei.value)
