@@ -27,9 +27,11 @@ nothing is printed, nothing is downloaded, and step boundaries are exact frames.
 Under the hood the arguments become a one-track scenario (the code as the track's
 ``code``, one parameter per hole, the target as its mix) played by the Gymnasium
 environment, so ``make()`` has the environments' checks: the code is tried in the
-engine when the environment is made, a step shorter than one frame or a sample rate
-outside 8000..192000 Hz is refused, and runaway audio raises
-:class:`~raveforce_mae.EngineError`.
+engine when the environment is made, a step shorter than one engine block (128
+frames) or a sample rate outside 8000..192000 Hz is refused, and runaway audio raises
+:class:`~raveforce_mae.EngineError`. Bad arguments raise
+:class:`~raveforce_mae.ParameterError` (or :class:`~raveforce_mae.PatchError` for the
+code's holes) naming the argument, the value and what was expected.
 """
 
 from __future__ import annotations

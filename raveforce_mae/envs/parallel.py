@@ -115,7 +115,7 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
 
     def __init__(
         self,
-        scenario: str | Scenario = "ensemble",
+        scenario: str | os.PathLike[str] | Scenario = "ensemble",
         render_mode: str | None = None,
         max_cycles: int | None = None,
         native_spaces: bool = False,
