@@ -45,7 +45,7 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from glicol_wasm import SAMPLE_RATES
+from glicol_wasm import BLOCK, SAMPLE_RATES
 
 from .defaults import DEFAULT_SAMPLE_RATE, DEFAULT_SEED
 from .envs.gym_env import RaveforceGymEnv
@@ -269,6 +269,11 @@ class RaveforceCompatEnv(gymnasium.Wrapper):
         if not _is_int(sr) or not lo <= sr <= hi:
             raise ParameterError(f"sample_rate must be an int within {lo}..{hi} Hz, got {sample_rate!r}")
         sr = int(sr)
+        if step_len * sr < BLOCK:
+            raise ParameterError(
+                f"step_len must be at least one engine block, {BLOCK} frames ({BLOCK / sr:.3g} s at {sr} Hz): "
+                f"the engine takes new numbers once per block; got {step_len!r} s ({step_len * sr:.3g} frames)"
+            )
         if not isinstance(criteria, str):
             raise ParameterError(
                 f"criteria must be a criterion name such as 'raw' or 'mrstft', got {criteria!r}"

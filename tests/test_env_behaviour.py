@@ -365,7 +365,7 @@ def test_make_refuses_what_the_envs_refuse():
         raveforce_mae.make(
             "o: sin {} >> mul 0.5", t, total_step=2, step_len=0.05, action_space=spec, sample_rate=0
         )
-    with pytest.raises(ScenarioError, match="at least 128 frames"):
+    with pytest.raises(ParameterError, match="step_len must be at least one engine block, 128 frames"):
         raveforce_mae.make("o: sin {} >> mul 0.5", t, total_step=2, step_len=1e-6, action_space=spec)
     with pytest.raises(ScenarioError, match="engine accepts"):
         raveforce_mae.make("o: sinx {} >> mul 0.5", t, total_step=2, step_len=1e-6 + 0.05, action_space=spec)

@@ -77,6 +77,7 @@ def _make(**kw):
         ({"total_step": 2.0}, ParameterError, ["total_step", "2.0"]),
         ({"total_step": True}, ParameterError, ["total_step", "True"]),
         ({"step_len": "0.1"}, ParameterError, ["step_len", "'0.1'"]),
+        ({"step_len": 0.001}, ParameterError, ["step_len", "128 frames", "44.1 frames"]),
         ({"sample_rate": 1000}, ParameterError, ["sample_rate", "1000", "8000..192000"]),
         ({"sample_rate": 44100.0}, ParameterError, ["sample_rate", "44100.0"]),
         ({"criteria": 3}, ParameterError, ["criteria", "3"]),
