@@ -18,6 +18,7 @@ import argparse
 import time
 
 import numpy as np
+from tqdm.auto import tqdm
 
 import raveforce_mae
 from raveforce_mae import baselines
@@ -25,7 +26,7 @@ from raveforce_mae.rewards import make_criterion
 from raveforce_mae.vector import limit_blas_threads
 
 
-def random_search(iterations: int, seed: int) -> dict[str, np.ndarray]:
+def random_search(iterations: int, seed: int, progress: bool | None = None) -> dict[str, np.ndarray]:
     sc = raveforce_mae.load_scenario("kick")
     track = sc.tracks[0]
     target = sc.targets.stems[track.name]
@@ -35,7 +36,9 @@ def random_search(iterations: int, seed: int) -> dict[str, np.ndarray]:
     renderer = baselines.StepRenderer(sc, [0])  # the env's rendering, without observations
     rng = np.random.default_rng(seed)
     rows = []
-    for _ in range(iterations):
+    for _ in tqdm(
+        range(iterations), desc="random kicks", unit="kick", leave=False, disable=progress is False
+    ):
         u = rng.uniform(-1.0, 1.0, len(track.free))
         audio = renderer.render([], 0, {track.agent: u})[0]
         v = track.values(u)
@@ -72,15 +75,23 @@ def describe(res: dict[str, np.ndarray], key: str, frac: float = 0.05) -> dict[s
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--iterations", type=int, default=2000)
-    p.add_argument("--budget", type=int, default=300)
-    p.add_argument("--seeds", type=int, default=5)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    p.add_argument("--iterations", type=int, default=2000, help="random kicks of part 1")
+    p.add_argument("--budget", type=int, default=300, help="CMA-ES evaluations per search (part 2)")
+    p.add_argument("--seeds", type=int, default=5, help="searches per criterion (part 2)")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bars (off anyway when stderr is not a terminal)",
+    )
     args = p.parse_args()
     limit_blas_threads(1)
 
     t0 = time.perf_counter()
-    res = random_search(args.iterations, seed=0)
+    show = False if args.no_progress else None  # None: bars only on a terminal
+    res = random_search(args.iterations, seed=0, progress=show)
     print(f"## 1. Random search: {args.iterations} kicks ({time.perf_counter() - t0:.0f} s)\n")
     allr = {
         "median attack (ms)": 1e3 * float(np.median(res["attack"])),
@@ -122,7 +133,7 @@ def main() -> None:
         sc = sc0 if crit == "default" else raveforce_mae.load_scenario("kick", criterion="mse")
         errs = []
         for seed in range(args.seeds):
-            r = baselines.search(sc, budget=args.budget, seed=seed)
+            r = baselines.search(sc, budget=args.budget, seed=seed, progress=show)
             v = sc.tracks[0].values(r.actions[0]["kick_0"])
             ea = abs(v["attack"] - ref["attack"]) / ref["attack"]
             ef = abs(v["freq"] - ref["freq"]) / ref["freq"]

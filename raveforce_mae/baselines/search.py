@@ -6,6 +6,7 @@ See the package docs (:mod:`raveforce_mae.baselines`) for how the search works.
 from __future__ import annotations
 
 import math
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -402,7 +403,8 @@ def _line_search(f: Callable[[float], float], x0: float, f0: float, left: Callab
 def auto_budget(scenario: Any) -> int:
     """The default budget: ~3,000 evaluations in all, 40 to 300 per step and track.
 
-    ``kick`` (one step, one track) gets 300, ``bassline`` 187 and ``ensemble`` 62, so
+    ``round(3000 / (tracks x steps))`` clamped to 40..300: ``kick`` (one step, one
+    track) gets 300, ``bassline`` 188, ``drums`` 94 and ``ensemble`` 62, so
     that ``raveforce-mae run ensemble --agent search`` takes seconds, not minutes.
     """
     n = max(1, len(scenario.tracks) * scenario.n_steps)
@@ -413,7 +415,7 @@ def search(
     scenario: Any,
     budget: int | None = None,
     seed: int = 0,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int], None] | bool | None = None,
     *,
     optimiser: str = "auto",
 ) -> SearchResult:
@@ -428,7 +430,9 @@ def search(
         budget: Reward evaluations per step and per track (per step when searching
             jointly against the mix); ``None``: :func:`auto_budget`. Must be >= 1.
         seed: Seed of the random points and of CMA-ES.
-        progress: Called as ``progress(done, total)`` in evaluations.
+        progress: ``None`` (default): a progress bar (tqdm, on stderr) when stderr is a
+            terminal; ``True``: always a bar; ``False``: none; a callable: called as
+            ``progress(done, total)`` in evaluations instead of a bar.
         optimiser: ``"cma"`` (needs ``pip install cma``, part of the ``[rl]`` extra),
             ``"random"`` (random points then a local random search), or ``"auto"``
             (``cma`` when installed, otherwise ``"random"`` with a warning).
@@ -475,19 +479,27 @@ def search(
             groups = [_Group(sc, list(range(n)), n)]
     total = len(groups) * sc.n_steps * int(budget)
     done = 0
+    bar = _bar(progress, total, f"search {sc.name}")
+    report = progress if callable(progress) else None
 
     def tick() -> None:
         nonlocal done
         done += 1
-        if progress is not None:
-            progress(done, total)
+        if report is not None:
+            report(done, total)
+        if bar is not None:
+            bar.update(1)
 
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
-    with _single_threaded_blas():
-        actions, scores, history = _search_groups(groups, sc, int(budget), rng, use_cma, tick)
-    if progress is not None and done < total:
-        progress(total, total)
+    try:
+        with _single_threaded_blas():
+            actions, scores, history = _search_groups(groups, sc, int(budget), rng, use_cma, tick)
+    finally:
+        if bar is not None:
+            bar.close()
+    if report is not None and done < total:
+        report(total, total)
     return SearchResult(
         actions=actions,
         scores=scores,
@@ -497,6 +509,18 @@ def search(
         optimiser="cma" if use_cma else "random",
         history=history,
     )
+
+
+def _bar(progress: Any, total: int, desc: str) -> Any:
+    """A tqdm bar on stderr, or ``None`` (see ``progress`` in :func:`search`)."""
+    if callable(progress) or progress is False:
+        return None
+    if progress is None and not sys.stderr.isatty():
+        return None
+    from tqdm.auto import tqdm
+
+    # evaluations can finish early (discrete grids); the bar then stops short of total
+    return tqdm(total=total, desc=desc, unit="eval", leave=False, file=sys.stderr)
 
 
 def _single_threaded_blas() -> Any:
@@ -555,7 +579,7 @@ def search_policy(
     env: Any,
     budget: int | None = None,
     seed: int = 0,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int], None] | bool | None = None,
 ) -> Policy:
     """Black-box search baseline: runs :func:`search` once, then replays the best actions.
 
@@ -563,7 +587,7 @@ def search_policy(
         env: The parallel env (its scenario is searched; the env itself is not stepped).
         budget: Evaluations per step and track; ``None``: :func:`auto_budget`.
         seed: Seed of the search.
-        progress: ``progress(done, total)`` callback, in evaluations.
+        progress: A progress bar or callback, as for :func:`search` (``False``: none).
 
     Returns:
         The policy; ``policy.result`` is the :class:`SearchResult`.
