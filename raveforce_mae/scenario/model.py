@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from ..defaults import DEFAULT_SEED
 from ..errors import ParameterError, ScenarioError
 from ..params import Param, complete, format_number
 from ..patch import CodeLine, compile_lines, fill_lines, merge
+
+if TYPE_CHECKING:
+    from .sources import TargetSource
 
 __all__ = ["FrozenDict", "Scenario", "Targets", "Track", "show"]
 
@@ -261,6 +264,9 @@ class Scenario:
         reference_steps: The normalised actions of the reference performance, per step
             (agent -> float32 array), or ``None``; see :meth:`reference_actions`.
         shared_lines: The shared refs as lines of code.
+        target_source: Where sampled targets come from (``[tracks.<name>.distribution]``,
+            MIDI folders, a folder of loops), or ``None``: see
+            :class:`~raveforce_mae.scenario.sources.TargetSource`.
     """
 
     name: str
@@ -288,6 +294,7 @@ class Scenario:
     source: Mapping[str, Any] = field(default_factory=lambda: FrozenDict(), repr=False)
     reference_steps: tuple[Mapping[str, np.ndarray], ...] | None = field(default=None, repr=False)
     shared_lines: tuple[CodeLine, ...] = field(default=(), repr=False)
+    target_source: TargetSource | None = field(default=None, repr=False)
 
     # -- lookups -----------------------------------------------------------------------------
 
