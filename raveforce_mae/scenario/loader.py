@@ -549,6 +549,10 @@ def build(data: dict[str, Any], path: Path | None, *, strict_patterns: bool) -> 
             FrozenDict({n: FrozenDict(b) for n, b in raw_refs.items() if b is not None}),
             per_track,
         )
+        for n, mf in midi_folders.items():
+            # the fixed reference of a track whose notes come from a folder: its first train file
+            block = mf.reference("train", 0) if mf.split("train") else mf.reference("test", 0)
+            raw_refs[n] = {**(raw_refs[n] or {}), **{k: v for k, v in block.items() if k not in (raw_refs[n] or {})}}
         if folder is None:
             # a track with no reference block plays the first train target
             missing_refs = [t.name for t in tracks if raw_refs[t.name] is None]
