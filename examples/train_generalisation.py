@@ -91,7 +91,9 @@ def model_act(model: Any) -> Any:
 
 
 def gap(row: dict, base: dict) -> float:
-    return (row["return"] - base["random"]["return"]) / (base["reference"]["return"] - base["random"]["return"])
+    return (row["return"] - base["random"]["return"]) / (
+        base["reference"]["return"] - base["random"]["return"]
+    )
 
 
 def train(args: argparse.Namespace) -> None:

@@ -216,7 +216,9 @@ class StepObserver:
         n_pitch = 0
         if kind == "default":
             block: tuple[int, ...] = (self.n_mels,)
-            self._pitch_bank = Filterbank.semitone(self.sample_rate, PITCH_N_FFT, PITCH_MIDI_LO, PITCH_MIDI_HI)
+            self._pitch_bank = Filterbank.semitone(
+                self.sample_rate, PITCH_N_FFT, PITCH_MIDI_LO, PITCH_MIDI_HI
+            )
             n_pitch = PITCH_MIDI_HI - PITCH_MIDI_LO + 1
         else:
             max_len = max(b - a for a, b in self.bounds)
@@ -258,8 +260,10 @@ class StepObserver:
         return self.low, self.high
 
     def _features(self, an: Analysis) -> np.ndarray:
-        """Per-row features, shape ``(rows, block_size + n_pitch)``, float32 in [-1, 1]:
-        the spectral block, then (``"default"``) the semitone block."""
+        """Per-row features, shape ``(rows, block_size + n_pitch)``, float32 in [-1, 1].
+
+        The spectral block, then (``"default"``) the semitone block.
+        """
         if self.kind == "default":
             # Averaging over frames commutes with the filterbank: average first.
             mean_power = an.power(self._n_fft, self._hop).mean(axis=1)
@@ -267,7 +271,9 @@ class StepObserver:
             # The pitch criterion's STFT and filterbank: the Analysis caches the STFT,
             # so with a pitch criterion it is computed once per step for both.
             pitch = an.power(PITCH_N_FFT, PITCH_HOP).mean(axis=1)
-            return np.concatenate([power_to_unit(bank(mean_power)), power_to_unit(self._pitch_bank(pitch))], axis=1)
+            return np.concatenate(
+                [power_to_unit(bank(mean_power)), power_to_unit(self._pitch_bank(pitch))], axis=1
+            )
         frames = power_to_unit(an.mel_power(self._n_fft, self._hop, self.n_mels))
         out = np.full((an.rows, self._block_size), -1.0, dtype=np.float32)
         out[:, : frames.shape[1] * self.n_mels] = frames.reshape(an.rows, -1)

@@ -104,7 +104,10 @@ class Task:
         stems = targets.stems
         rows = [stems.get(t.name) for t in sc.tracks] + [targets.mix]
         scorer = StepScorer(
-            [sc.criteria[t.name] for t in sc.tracks] + [sc.criteria["mix"]], sc.sample_rate, rows, list(sc.bounds)
+            [sc.criteria[t.name] for t in sc.tracks] + [sc.criteria["mix"]],
+            sc.sample_rate,
+            rows,
+            list(sc.bounds),
         )
         observer = StepObserver(sc.observation, sc.sample_rate, rows, list(sc.bounds), self.n_tracks)
         return _Active(targets, scorer, observer, actions, target)
@@ -117,8 +120,10 @@ class Task:
         self.weight = float(self.scenario.shared_weight) if self.per_track else 1.0
 
     def select(self, split: str | None = None, k: int = 0) -> None:
-        """Choose the targets of the next episodes: target ``k`` of ``split`` of the
-        scenario's target source, or (``split=None``) the scenario's fixed reference.
+        """Choose the targets of the next episodes.
+
+        Target ``k`` of ``split`` of the scenario's target source, or
+        (``split=None``) the scenario's fixed reference.
 
         Rendered targets are kept in a least-recently-used cache of
         :attr:`CACHE_SIZE` entries, so that replaying a test target is cheap.

@@ -187,7 +187,11 @@ def test_default_layout_and_values(rng: np.random.Generator) -> None:
             o[i, lay["own_target"][0]], log_mel_summary(targets[i, a2:b2], SR), atol=1e-5
         )
         # the pitch criterion's semitone spectrum, averaged over the step's frames
-        for block, y in (("own_pitch", audio[i]), ("mix_pitch", audio[3]), ("own_target_pitch", targets[i, a2:b2])):
+        for block, y in (
+            ("own_pitch", audio[i]),
+            ("mix_pitch", audio[3]),
+            ("own_target_pitch", targets[i, a2:b2]),
+        ):
             p = Analysis(np.ascontiguousarray(y)[None], SR).power(8192, 4096)[0].mean(axis=0)
             want = power_to_unit(Filterbank.semitone(SR, 8192, 24, 108)(p))
             np.testing.assert_allclose(o[i, lay[block][0]], want, atol=1e-5)

@@ -22,14 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from ..defaults import DEFAULT_BPM, DEFAULT_SAMPLE_RATE, DEFAULT_SEED
+from ..distributions import TargetSampler, TargetSplits
 from ..errors import ScenarioError
+from ..folder_targets import FolderTargets
+from ..midi import MidiFolder, midi_reference
 from ..params import format_number
 from ..patch import NAME, CodeLine, Template
 from . import model
 from .model import FrozenDict, Scenario, Track
-from ..distributions import TargetSampler, TargetSplits
-from ..folder_targets import FolderTargets
-from ..midi import MidiFolder, midi_reference
 from .sources import TargetSource
 from .targets import Stage, audio_targets, load_samples, probe, reference_performance, render_targets
 from .validation import Ctx, constants_table, criterion, number, parse, track_from_table
@@ -319,7 +319,9 @@ def _midi_targets(
             folders[t.name] = MidiFolder(p, **grid)
             continue
         if not p.is_file():
-            raise ctx.error(key, "an existing .mid file (relative to the scenario file)", f"{p} (missing)", t.name)
+            raise ctx.error(
+                key, "an existing .mid file (relative to the scenario file)", f"{p} (missing)", t.name
+            )
         try:
             block = midi_reference(p, **grid)
         except ScenarioError as e:
@@ -532,7 +534,7 @@ def build(data: dict[str, Any], path: Path | None, *, strict_patterns: bool) -> 
     }
     splits = None
     if dist_specs:
-        params = {t.name: {p.name: p for p in t.params} for t in tracks}
+        params: dict[str, dict[str, Any]] = {t.name: {p.name: p for p in t.params} for t in tracks}
         splits = TargetSplits(TargetSampler(dist_specs, params, steps, where=ctx.where), name)
     if folder is not None and (dist_specs or midi_folders):
         raise ctx.error(
@@ -552,7 +554,10 @@ def build(data: dict[str, Any], path: Path | None, *, strict_patterns: bool) -> 
         for n, mf in midi_folders.items():
             # the fixed reference of a track whose notes come from a folder: its first train file
             block = mf.reference("train", 0) if mf.split("train") else mf.reference("test", 0)
-            raw_refs[n] = {**(raw_refs[n] or {}), **{k: v for k, v in block.items() if k not in (raw_refs[n] or {})}}
+            raw_refs[n] = {
+                **(raw_refs[n] or {}),
+                **{k: v for k, v in block.items() if k not in (raw_refs[n] or {})},
+            }
         if folder is None:
             # a track with no reference block plays the first train target
             missing_refs = [t.name for t in tracks if raw_refs[t.name] is None]
