@@ -21,11 +21,13 @@ The folder (``docs/cli.md`` describes every file)::
     targets/              the target mix and stems (WAV)
     episode_000/          one folder per episode: mix.wav, <track>.wav,
                           performance.glicol, rewards.csv, spectrogram.png, rewards.png
+    report.html           the listening page (players, spectrograms, rewards, the
+    report_files/         performance), and its pictures; opens from disk, no server
 
 Writing never destroys what it did not write. Each folder is written under a temporary
 name and renamed into place when complete; the manifest lists every file written, and
 replacing a previous run (``overwrite=True``) removes only files that the previous
-run's manifest lists. A ``targets/``, ``summary.json`` or ``episode_*`` that no manifest
+run's manifest lists. A ``targets/``, ``summary.json``, ``report.html`` or ``episode_*`` that no manifest
 lists is someone else's: the writer refuses to start rather than replace it.
 """
 
@@ -39,13 +41,26 @@ import platform
 import re
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from .errors import RaveforceError
+from .report import write_report
+from .runfolder import (
+    FILES_DIR,
+    MANIFEST,
+    REPORT_NAME,
+    SUMMARY,
+    OutputFolderError,
+    check_output_folder,
+    foreign_files,
+    previous_run,
+    read_manifest,
+    remove_entries,
+    write_atomic,
+)
 
 __all__ = [
     "MANIFEST",
@@ -66,27 +81,8 @@ __all__ = [
     "write_wav",
 ]
 
-MANIFEST = ".raveforce-run.json"
-"""The manifest's file name (hidden: it is for the tool, not for listening)."""
-SUMMARY = "summary.json"
 SUMMARY_FORMAT = 2
 """Version of the layout of ``summary.json`` (2 added ``versions``, ``timing``, ``format``)."""
-
-_EPISODE_DIR = re.compile(r"^episode_\d{3,}$")
-_STAGING = re.compile(r"^\.(episode_\d{3,}|targets)\.partial-\d+$")
-_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-
-
-class OutputFolderError(RaveforceError):
-    """The output folder cannot be used without destroying files this library did not write.
-
-    Attributes:
-        paths: The paths in the way.
-    """
-
-    def __init__(self, message: str, paths: Sequence[Path] = ()) -> None:
-        super().__init__(message)
-        self.paths = list(paths)
 
 
 class EpisodeData(Protocol):
@@ -226,17 +222,6 @@ def write_wav(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int)
     sf.write(str(path), a.T if a.ndim == 2 else a, int(sample_rate), subtype="FLOAT", format="WAV")
 
 
-def _write_atomic(path: Path, data: str) -> None:
-    """Write a file under a temporary name, then rename it into place."""
-    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    try:
-        tmp.write_text(data, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 class _EnvEpisode:
     """An episode read back from an environment's public state."""
 
@@ -272,94 +257,6 @@ def episode_from_env(env: Any) -> EpisodeData:
         RuntimeError: if the env has not been reset.
     """
     return _EnvEpisode(env)
-
-
-# ---------------------------------------------------------------------------------------
-# The run folder
-# ---------------------------------------------------------------------------------------
-
-
-def _ours(name: str) -> bool:
-    """Whether ``name`` is one of the top-level names a run writes (what a manifest may list)."""
-    return bool(name in ("targets", SUMMARY) or _EPISODE_DIR.match(name) or _STAGING.match(name))
-
-
-def _read_manifest(out: Path) -> dict[str, list[str] | None]:
-    """The entries of the manifest in ``out``: top-level name -> files inside (None: a file).
-
-    Entries that a run never writes, or with path separators, are ignored, so that an
-    edited manifest cannot make a later run delete anything else.
-    """
-    try:
-        data = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    entries = data.get("entries") if isinstance(data, dict) else None
-    if not isinstance(entries, dict):
-        return {}
-    clean: dict[str, list[str] | None] = {}
-    for name, files in entries.items():
-        if not isinstance(name, str) or not _ours(name):
-            continue
-        if files is None:
-            clean[name] = None
-        elif isinstance(files, list):
-            clean[name] = [f for f in files if isinstance(f, str) and _PLAIN_NAME.match(f)]
-    return clean
-
-
-def previous_run(out: str | os.PathLike[str]) -> list[Path]:
-    """Entries of an earlier run in ``out``, as its manifest lists them."""
-    out = Path(out)
-    if not out.is_dir():
-        return []
-    return [out / n for n in sorted(_read_manifest(out)) if (out / n).exists()]
-
-
-def foreign_files(out: str | os.PathLike[str]) -> list[Path]:
-    """Paths in ``out`` where a run writes that no manifest says this library wrote."""
-    out = Path(out)
-    if not out.is_dir():
-        return []
-    listed = _read_manifest(out)
-    found: list[Path] = []
-    for p in sorted(out.iterdir()):
-        if not _ours(p.name) or (_STAGING.match(p.name) and p.name in listed):
-            continue  # not a name a run writes, or a killed run's temporary folder
-        if p.name not in listed:
-            found.append(p)
-            continue
-        files = listed[p.name]
-        if files is None:
-            if p.is_dir() and not p.is_symlink():
-                found.append(p)
-        elif not p.is_dir() or p.is_symlink():
-            found.append(p)
-        else:
-            found.extend(q for q in sorted(p.iterdir()) if q.name not in files)
-    return found
-
-
-def check_output_folder(out: str | os.PathLike[str], *, overwrite: bool = False) -> None:
-    """Raise if ``out`` holds files that a run would replace and may not.
-
-    Raises:
-        OutputFolderError: naming files that no manifest lists (always: they are left
-            alone), or a previous run (unless ``overwrite``).
-    """
-    out = Path(out)
-    foreign = foreign_files(out)
-    if foreign:
-        shown = ", ".join(str(p) for p in foreign[:4]) + (", ..." if len(foreign) > 4 else "")
-        raise OutputFolderError(
-            f"the output folder {str(out)!r} holds {shown}, which raveforce-mae did not write "
-            f"(no {MANIFEST} lists it); it is left alone: move it away or choose another folder",
-            foreign,
-        )
-    previous = previous_run(out)
-    if previous and not overwrite:
-        shown = ", ".join(p.name for p in previous[:4]) + (", ..." if len(previous) > 4 else "")
-        raise OutputFolderError(f"the output folder {str(out)!r} holds a previous run ({shown})", previous)
 
 
 class RunWriter:
@@ -425,29 +322,13 @@ class RunWriter:
             self.out.mkdir(parents=True)
             self._created_folder = True
         removed = previous_run(self.out)
-        self._remove(_read_manifest(self.out))
+        self._remove(read_manifest(self.out))
         self._open = True
         self._save_manifest()
         return removed
 
     def _remove(self, entries: Mapping[str, list[str] | None]) -> None:
-        """Remove what ``entries`` lists, and directories only once they are empty."""
-        for name, files in entries.items():
-            p = self.out / name
-            if _STAGING.match(name) and p.is_dir() and not p.is_symlink():
-                shutil.rmtree(p, ignore_errors=True)  # our own temporary folder
-            elif files is None:
-                if p.is_file() or p.is_symlink():
-                    p.unlink()
-            elif p.is_dir() and not p.is_symlink():
-                for f in files:
-                    q = p / f
-                    if q.is_file() or q.is_symlink():
-                        q.unlink()
-                try:
-                    p.rmdir()
-                except OSError:
-                    pass  # something else is inside: not ours to remove
+        remove_entries(self.out, entries)
 
     def _save_manifest(self) -> None:
         data = {
@@ -456,7 +337,7 @@ class RunWriter:
             "created_folder": self._created_folder,
             "entries": self._entries,
         }
-        _write_atomic(self.out / MANIFEST, json.dumps(data, indent=1) + "\n")
+        write_atomic(self.out / MANIFEST, json.dumps(data, indent=1) + "\n")
 
     def _staging(self, name: str) -> Path:
         tmp = self.out / f".{name}.partial-{os.getpid()}"
@@ -649,6 +530,31 @@ class RunWriter:
             "episodes": self.finished,
         }
 
+    def write_report(self) -> Path:
+        """Write the run's listening page (``report.html``, ``report_files/``) and list it.
+
+        Returns:
+            The page's path.
+        """
+        if not self._open:
+            self.open()
+        for name in (REPORT_NAME, FILES_DIR):
+            if (self.out / name).exists() and name not in self._entries:
+                raise OutputFolderError(
+                    f"{str(self.out / name)!r} was not written by raveforce-mae; it is left alone",
+                    [self.out / name],
+                )
+        self._entries.setdefault(REPORT_NAME, None)
+        self._entries.setdefault(FILES_DIR, [])
+        self._save_manifest()  # listed before it exists, so a killed run's leftovers are known
+        page = write_report(self.out)
+        files = self.out / FILES_DIR
+        self._entries[FILES_DIR] = sorted(
+            q.relative_to(files).as_posix() for q in files.rglob("*") if q.is_file()
+        )
+        self._save_manifest()
+        return page
+
     def write_summary(self) -> Path:
         """Write ``summary.json`` (atomically) and list it in the manifest."""
         if not self._open:
@@ -657,7 +563,7 @@ class RunWriter:
             self._entries[SUMMARY] = None
             self._save_manifest()
         path = self.out / SUMMARY
-        _write_atomic(path, json.dumps(self.summary(), indent=2, default=str) + "\n")
+        write_atomic(path, json.dumps(self.summary(), indent=2, default=str) + "\n")
         return path
 
 
@@ -671,6 +577,7 @@ def export_episode(
     plots: bool = True,
     overwrite: bool = False,
     command: str | None = None,
+    report: bool = True,
 ) -> Path:
     """Write one played episode as a run folder (``targets/``, ``episode_000/``, ``summary.json``).
 
@@ -684,6 +591,8 @@ def export_episode(
         plots: Draw the PNG pictures.
         overwrite: Replace a previous run in ``out`` (only files its manifest lists).
         command: The command that reproduces the episode, if there is one.
+        report: Also write the listening page ``report.html`` (see
+            :func:`raveforce_mae.report.write_report`).
 
     Returns:
         The folder.
@@ -697,4 +606,6 @@ def export_episode(
     writer.open(overwrite=overwrite)
     writer.write_targets()
     writer.write_episode(0, seed, episode)
+    if report:
+        writer.write_report()
     return writer.out

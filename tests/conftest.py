@@ -43,3 +43,29 @@ def sine():
 def three_tracks() -> str:
     """The 3-track patch shipped with glicol_wasm."""
     return (PATCHES / "three_tracks.glicol").read_text(encoding="utf-8")
+
+
+SONIC_PI_DIRS = (Path("/usr/share/sonic-pi/samples"), Path("/tmp/sonic-pi-samples"))
+"""Where Debian's sonic-pi-samples puts its recordings (``apt-get install sonic-pi-samples``,
+as ``.ci/install-samples`` does), or where ``dpkg -x`` of the package was unpacked."""
+
+
+def sonic_pi_sample(*names: str) -> Path:
+    """The first of ``names`` (e.g. ``"bd_haus.flac"``) found in Debian's sonic-pi-samples.
+
+    Real recordings that nobody here made. Outside CI a missing package skips the test
+    (with the command that installs it); under CI (``CI`` set) it fails, so that the tests
+    that play real audio always run there.
+    """
+    import os
+
+    for base in SONIC_PI_DIRS:
+        if base.exists():
+            for name in names:
+                hits = sorted(base.rglob(name))
+                if hits:
+                    return hits[0]
+    message = f"sonic-pi-samples not installed (none of {names}); run: bash .ci/install-samples"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)

@@ -254,7 +254,9 @@ def test_run_search_and_reference_on_a_small_scenario(tmp_path):
     )
     assert r.exit_code == 0, r.output
     assert "reward" in r.stderr and "all" in r.stderr
-    assert not list((tmp_path / "s").rglob("*.png"))
+    # --no-plots skips the episode pictures; the listening page keeps its own.
+    assert not [p for p in (tmp_path / "s").rglob("*.png") if "report_files" not in p.parts]
+    assert (tmp_path / "s" / "report.html").is_file()
     r = invoke("run", "kick", "--agent", "reference", "-n", "2", "--out", str(tmp_path / "r"), "--no-plots")
     assert r.exit_code == 0, r.output
     assert (tmp_path / "r" / "episode_001" / "mix.wav").is_file()
@@ -325,11 +327,14 @@ def test_ctrl_c_keeps_finished_episodes_and_no_partial_files(tmp_path, monkeypat
     r = invoke("run", "drums", "-n", "3", "--out", str(out))
     assert r.exit_code == 130
     assert "interrupted" in r.stderr
+    # The finished episode is kept, with its listening page.
     assert {p.name for p in out.iterdir()} == {
         "episode_000",
         "targets",
         "summary.json",
         ".raveforce-run.json",
+        "report.html",
+        "report_files",
     }
     assert len(list((out / "episode_000").iterdir())) == 7
     s = json.loads((out / "summary.json").read_text())

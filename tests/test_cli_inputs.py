@@ -60,7 +60,14 @@ def test_overwrite_replaces_only_the_files_of_the_previous_run(tmp_path):
     out = tmp_path / "o"
     assert invoke("run", "kick", "-n", "2", "--out", str(out), "--no-plots").exit_code == 0
     manifest = json.loads((out / MANIFEST).read_text())
-    assert set(manifest["entries"]) == {"targets", "episode_000", "episode_001", "summary.json"}
+    assert set(manifest["entries"]) == {
+        "targets",
+        "episode_000",
+        "episode_001",
+        "summary.json",
+        "report.html",
+        "report_files",
+    }
     (out / "notes.txt").write_text("mine")
     r = invoke("run", "kick", "--out", str(out), "--no-plots", "--overwrite")
     assert r.exit_code == 0, r.output
@@ -70,7 +77,10 @@ def test_overwrite_replaces_only_the_files_of_the_previous_run(tmp_path):
         "summary.json",
         MANIFEST,
         "notes.txt",
+        "report.html",
+        "report_files",
     }
+    assert not (out / "report_files" / "episode_001").exists()  # the old run's page is replaced
 
 
 def test_interrupted_run_never_removes_a_folder_it_did_not_create(tmp_path, monkeypatch):

@@ -95,6 +95,9 @@ def test_gym_registry(name):
 
 
 def test_pettingzoo_registry():
+    pytest.importorskip(
+        "pettingzoo.env_registry", reason="PettingZoo's env registry needs pettingzoo >= 1.27"
+    )
     from pettingzoo.env_registry.registration import make
 
     par = make("parallel", "raveforce_mae/Ensemble-v1")

@@ -35,8 +35,10 @@ def played(tmp_path_factory):
     env = raveforce_mae.parallel_env("drums")
     result = baselines.play_episode(env, baselines.random_policy(env, seed=5), seed=5)
     base = tmp_path_factory.mktemp("export")
-    with_result = export_episode(env, base / "with-result", result, agent="random", seed=5, plots=False)
-    from_env = export_episode(env, base / "from-env", agent="random", seed=5, plots=False)
+    with_result = export_episode(
+        env, base / "with-result", result, agent="random", seed=5, plots=False, report=False
+    )
+    from_env = export_episode(env, base / "from-env", agent="random", seed=5, plots=False, report=False)
     return env, result, with_result, from_env
 
 

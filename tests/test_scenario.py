@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import sonic_pi_sample
 
 import glicol_wasm
 import raveforce_mae
@@ -325,25 +326,9 @@ def test_mix_only_audio_target(tmp_path):
     np.testing.assert_array_equal(sc.targets.mix, ref.targets.mix)
 
 
-SONIC_PI = Path("/tmp/sonic-pi-samples")
-
-
-def _sonic_pi_kick() -> Path | None:
-    for base in (SONIC_PI, Path("/usr/share/sonic-pi/etc/samples")):
-        for name in ("bd_haus.flac", "bd_tek.flac", "bd_808.flac"):
-            hits = list(base.rglob(name)) if base.exists() else []
-            if hits:
-                return hits[0]
-    return None
-
-
 def test_real_kick_sample_as_target(tmp_path):
-    """A real drum sample (Debian's sonic-pi-samples) as the kick task's target; skips when absent."""
-    sample = _sonic_pi_kick()
-    if sample is None:
-        pytest.skip(
-            "sonic-pi-samples not unpacked (apt-get download sonic-pi-samples; dpkg -x ... /tmp/sonic-pi-samples)"
-        )
+    """A real drum sample (Debian's sonic-pi-samples) as the kick task's target."""
+    sample = sonic_pi_sample("bd_haus.flac", "bd_tek.flac", "bd_808.flac")
     text = scenario_path("kick").read_text()
     head, _, _ = text.partition("[tracks.kick.reference]")
     p = tmp_path / "real_kick.toml"

@@ -33,6 +33,7 @@ from .check import check_cmd
 from .common import EXIT_INTERRUPTED, say, showwarning, translate, version
 from .describe import describe_cmd
 from .render import render_cmd
+from .report import report_cmd
 from .run import run_cmd
 from .scenarios import scenarios_cmd
 
@@ -112,6 +113,7 @@ main.add_command(scenarios_cmd)
 main.add_command(describe_cmd)
 main.add_command(run_cmd)
 main.add_command(render_cmd)
+main.add_command(report_cmd)
 main.add_command(check_cmd)
 main.add_command(bench_cmd)
 # The benchmarks ship with the source checkout, not with the installed package: an

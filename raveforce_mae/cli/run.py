@@ -197,6 +197,7 @@ def _command(
     help="Replace a previous run in the output folder (only the files it wrote).",
 )
 @click.option("--no-plots", is_flag=True, help="Skip the PNG pictures (faster).")
+@click.option("--no-report", is_flag=True, help="Skip the listening page report.html.")
 def run_cmd(
     scenario: str,
     agent: str,
@@ -207,6 +208,7 @@ def run_cmd(
     overrides: tuple[str, ...],
     overwrite: bool,
     no_plots: bool,
+    no_report: bool,
 ) -> None:
     """Play episodes of scenario NAME and write what to listen to and look at.
 
@@ -220,6 +222,7 @@ def run_cmd(
         spectrogram.png           mix and tracks beside their targets
         rewards.png               reward per step per agent
       summary.json              settings, versions, timing, results, the command
+      report.html, report_files/  the listening page: open it in a browser
       .raveforce-run.json       the files written (--overwrite removes only these)
 
     Ctrl-C keeps the episodes that finished; no half-written file is left behind.
@@ -364,13 +367,14 @@ def run_cmd(
         writer.discard()
         raise click.exceptions.Exit(exit_code or EXIT_FAILURE)
     writer.write_summary()
-    # The run folder is complete here: a report page written from it goes on this line.
-    _show_results(writer, out, no_plots)
+    if not no_report:
+        writer.write_report()
+    _show_results(writer, out, no_plots, no_report)
     if exit_code:
         raise click.exceptions.Exit(exit_code)
 
 
-def _show_results(writer: RunWriter, out: Path, no_plots: bool) -> None:
+def _show_results(writer: RunWriter, out: Path, no_plots: bool, no_report: bool = False) -> None:
     """The results table and where to listen and look."""
     say()
     for line in _results_table(writer):
@@ -381,6 +385,8 @@ def _show_results(writer: RunWriter, out: Path, no_plots: bool) -> None:
         best_mean = max(e["mean_reward"] for e in writer.finished)
         say(f"best episode: {best} (mean reward {fmt(best_mean)})")
     say(f"wrote {bold(str(out))}")
+    if not no_report:
+        say(f"  open:   {out / 'report.html'}  (players, spectrograms and rewards, in a browser)")
     say(f"  listen: {out / best / 'mix.wav'}  (target: {out / 'targets' / 'mix.wav'})")
     if not no_plots:
         say(f"  look:   {out / best / 'spectrogram.png'}, {out / best / 'rewards.png'}")
