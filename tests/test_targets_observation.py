@@ -73,3 +73,28 @@ def test_a_linear_probe_hears_drum_hits_and_their_level() -> None:
         reg = Ridge(alpha=1e-2).fit(xa[:n], la[:n])
         r2 = float(reg.score(xa[n:], la[n:]))
         assert r2 >= 0.8, (a, r2)
+
+
+@pytest.mark.slow
+def test_a_linear_probe_names_the_coming_target_note_of_unseen_lines() -> None:
+    """What a copying policy needs: the note to play next, read from the observation,
+    on test lines after fitting on train lines."""
+    from sklearn.linear_model import LogisticRegression
+
+    def collect(split: str, episodes: int) -> tuple[np.ndarray, np.ndarray]:
+        env = rm.parallel_env("bassline", targets="sampled", split=split)
+        x, y = [], []
+        for ep in range(episodes):
+            obs, _ = env.reset(seed=ep) if split == "train" else env.reset(options={"target": ep})
+            notes = env.task.target.blocks["bass"]["note"]
+            for step in range(16):
+                x.append(obs["bass_0"])
+                y.append(int(notes[step]))
+                obs, _, _, _, _ = env.step({"bass_0": np.zeros(2, np.float32)})
+        return np.array(x), np.array(y)
+
+    x_train, y_train = collect("train", 48)
+    x_test, y_test = collect("test", 16)
+    probe = LogisticRegression(max_iter=3000).fit(x_train, y_train)
+    accuracy = float((probe.predict(x_test) == y_test).mean())
+    assert accuracy >= 0.9, accuracy

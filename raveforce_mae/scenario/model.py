@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -23,9 +23,6 @@ from ..defaults import DEFAULT_SEED
 from ..errors import ParameterError, ScenarioError
 from ..params import Param, complete, format_number
 from ..patch import CodeLine, compile_lines, fill_lines, merge
-
-if TYPE_CHECKING:
-    from .sources import TargetSource
 
 __all__ = ["FrozenDict", "Scenario", "Targets", "Track", "show"]
 
@@ -294,7 +291,8 @@ class Scenario:
     source: Mapping[str, Any] = field(default_factory=lambda: FrozenDict(), repr=False)
     reference_steps: tuple[Mapping[str, np.ndarray], ...] | None = field(default=None, repr=False)
     shared_lines: tuple[CodeLine, ...] = field(default=(), repr=False)
-    target_source: TargetSource | None = field(default=None, repr=False)
+    # a scenario.sources.TargetSource; typed Any so that the model imports nothing above it
+    target_source: Any = field(default=None, repr=False)
 
     # -- lookups -----------------------------------------------------------------------------
 
