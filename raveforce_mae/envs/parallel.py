@@ -44,9 +44,10 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
 
     ## Observations
     Features from :mod:`raveforce_mae.features` (``observation`` setting of the
-    scenario): by default a compact log-mel summary of the agent's own stem and of the
-    mix from the last step, the same features of the targets for the coming step, and
-    the step position; then (``agent_indicator=True``) a one-hot vector of the agent.
+    scenario): by default a compact log-mel summary and a semitone spectrum (the
+    ``pitch`` criterion's, MIDI 24..108, so that a note can be told from its
+    neighbour) of the agent's own stem and of the mix from the last step, the same
+    features of the targets for the coming step, and the step position; then (``agent_indicator=True``) a one-hot vector of the agent.
     All agents share one observation space, so parameter-sharing trainers work.
 
     ## Actions
