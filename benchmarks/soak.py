@@ -101,13 +101,20 @@ def play_episode(env, seed: int, dims: dict[str, tuple[int, ...]], spread: float
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     ap.add_argument("--steps", type=int, default=100_000, help="parallel steps in total")
-    ap.add_argument("--scenario", default="ensemble")
+    ap.add_argument("--scenario", default="ensemble", help="built-in scenario name or TOML path")
     ap.add_argument("--sample-every", type=int, default=None, help="steps between samples (default steps/20)")
-    ap.add_argument("--max-rss-growth-mib", type=float, default=48.0)
-    ap.add_argument("--max-wasm-mib", type=float, default=8.0)
+    ap.add_argument("--max-rss-growth-mib", type=float, default=48.0, help="allowed RSS growth after warm-up")
+    ap.add_argument("--max-wasm-mib", type=float, default=8.0, help="allowed linear memory per engine")
     ap.add_argument("--json", type=Path, default=None, help="also write the samples and verdict here")
+    ap.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bars (off anyway when stderr is not a terminal)",
+    )
     args = ap.parse_args(argv)
 
     env = raveforce_mae.parallel_env(args.scenario)
@@ -160,6 +167,10 @@ def main(argv: list[str] | None = None) -> int:
         if max(w, default=0) > args.max_wasm_mib * MIB:
             failures.append(f"an engine's linear memory is {max(w) / MIB:.2f} MiB > {args.max_wasm_mib} MiB")
 
+    from tqdm.auto import tqdm
+
+    # the bar goes to stderr, the table to stdout; a bar line between table rows is harmless
+    bar = tqdm(total=total, desc="soak", unit="step", disable=True if args.no_progress else None)
     while step < total or probe_at:
         if probe_at and (step >= probe_at[0] or step >= total):
             while probe_at and step >= probe_at[0]:
@@ -186,9 +197,11 @@ def main(argv: list[str] | None = None) -> int:
             nonfinite += bad
             step += n
             episodes += 1
+        bar.update(min(step, total) - bar.n)
         if step >= next_sample:
             sample()
             next_sample += every
+    bar.close()
     sample()
     elapsed = time.perf_counter() - t0
 

@@ -20,10 +20,17 @@ from raveforce_mae.vector import limit_blas_threads
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("scenarios", nargs="*")
-    p.add_argument("--random-seeds", type=int, default=10)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    p.add_argument("scenarios", nargs="*", help="scenario names (none: every built-in one)")
+    p.add_argument("--random-seeds", type=int, default=10, help="random-policy episodes per scenario")
     p.add_argument("--budget", default="auto", help="search evaluations per step and track, or 'auto'")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bars (off anyway when stderr is not a terminal)",
+    )
     args = p.parse_args()
     limit_blas_threads(1)
     names = args.scenarios or raveforce_mae.list_scenarios()
@@ -42,7 +49,9 @@ def main() -> None:
         r_mean = float(np.mean([r.mean_reward for r in rnd]))
         r_ret = float(np.mean([r.mean_return for r in rnd]))
         budget = None if args.budget == "auto" else int(args.budget)
-        pol = baselines.search_policy(env, budget=budget, seed=0)
+        pol = baselines.search_policy(
+            env, budget=budget, seed=0, progress=False if args.no_progress else None
+        )
         srch = baselines.play_episode(env, pol, seed=0)
         if sc.reference is not None:
             ref = baselines.play_episode(env, baselines.reference_policy(env), seed=0)

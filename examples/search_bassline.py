@@ -1,6 +1,6 @@
 """Black-box search on ``bassline``: how many of the 16 reference notes does it recover?
 
-    python examples/search_bassline.py [--budget 187] [--seeds 3] [--criterion mrstft+pitch]
+    python examples/search_bassline.py [--budget 188] [--seeds 3] [--criterion mrstft+pitch]
 
 Runs :func:`raveforce_mae.baselines.search` (greedy over the 16 steps, a sweep over the
 25 notes then a line search on the cutoff per step, ``--budget`` evaluations per step)
@@ -31,10 +31,17 @@ def name(hz: float) -> str:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--budget", type=int, default=None, help="evaluations per step (default: auto)")
-    p.add_argument("--seeds", type=int, default=3)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    p.add_argument("--budget", type=int, default=None, help="evaluations per step (None: auto, 188 here)")
+    p.add_argument("--seeds", type=int, default=3, help="searches, one per seed")
     p.add_argument("--criterion", default=None, help="override the bass criterion (e.g. mrstft)")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bars (off anyway when stderr is not a terminal)",
+    )
     args = p.parse_args()
     limit_blas_threads(1)
 
@@ -47,7 +54,9 @@ def main() -> None:
     print("reference: " + " ".join(name(r["note"]) for r in ref))
     counts = []
     for seed in range(args.seeds):
-        pol = baselines.search_policy(env, budget=budget, seed=seed)
+        pol = baselines.search_policy(
+            env, budget=budget, seed=seed, progress=False if args.no_progress else None
+        )
         res = baselines.play_episode(env, pol, seed=0)
         got = [v["bass"] for v in res.values]
         hits = [

@@ -128,18 +128,25 @@ def episode_return(result: dict[str, Any]) -> float | None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--scenario", default="ensemble")
-    p.add_argument("--iterations", type=int, default=20)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    p.add_argument("--scenario", default="ensemble", help="built-in scenario name or TOML path")
+    p.add_argument("--iterations", type=int, default=20, help="PPO training iterations")
     p.add_argument("--time-budget", type=float, default=None, help="stop after this many seconds")
-    p.add_argument("--num-env-runners", type=int, default=2)
-    p.add_argument("--train-batch-size", type=int, default=1920)
+    p.add_argument("--num-env-runners", type=int, default=2, help="RLlib env runner processes")
+    p.add_argument("--train-batch-size", type=int, default=1920, help="env steps per iteration")
     p.add_argument("--address", default=None, help="Ray cluster address (default: a local cluster)")
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local cluster")
     p.add_argument("--shared-spaces", action="store_true", help="padded shared spaces instead of native ones")
     p.add_argument("--checkpoint", default=None, help="directory to save the final checkpoint to")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the algorithm")
     p.add_argument("--json", default=None, help="write the learning curve to this JSON file")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bars (off anyway when stderr is not a terminal)",
+    )
     args = p.parse_args()
 
     import ray
@@ -155,10 +162,14 @@ def main() -> None:
         native_spaces=not args.shared_spaces,
         seed=args.seed,
     )
+    from tqdm.auto import tqdm
+
     curve = []
     t0 = time.perf_counter()
     try:
-        for it in range(args.iterations):
+        for it in tqdm(
+            range(args.iterations), desc="RLlib PPO", unit="iter", disable=True if args.no_progress else None
+        ):
             result = algo.train()
             ret = episode_return(result)
             steps = result.get("num_env_steps_sampled_lifetime") or result.get("env_runners", {}).get(

@@ -11,7 +11,8 @@ of the observation tells the tracks apart), as in PettingZoo's SB3 tutorials.
 Every ``--eval-every`` steps the current policy plays one deterministic episode in a
 separate env. At the end the script prints the random, search and reference
 baselines and the fraction of the random-to-reference gap that PPO closed, saves the
-model (``--model``), the curve (``--json``) and the plot (``--png``): learning curves
+model (``--model``), the curve (``--json``) and the plot (``--png``, default
+``runs/learning_curve.png``; the docs' figure is ``--png docs/learning_curve.png``): learning curves
 with the baselines as horizontal lines. Returns are per agent and episode (sum of the
 16 step rewards, averaged over agents), the unit of SB3's ``ep_rew_mean``.
 """
@@ -26,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
 
-
-def baselines_table(scenario: str, n_random: int, search_budget: int, env_kwargs: dict) -> dict[str, float]:
+def baselines_table(
+    scenario: str, n_random: int, search_budget: int, env_kwargs: dict, progress: bool | None = None
+) -> dict[str, float]:
     import raveforce_mae
     from raveforce_mae import baselines
 
@@ -46,7 +47,7 @@ def baselines_table(scenario: str, n_random: int, search_budget: int, env_kwargs
     }
     if search_budget > 0:
         t0 = time.perf_counter()
-        pol = baselines.search_policy(env, budget=search_budget, seed=0)
+        pol = baselines.search_policy(env, budget=search_budget, seed=0, progress=progress)
         out["search"] = baselines.play_episode(env, pol, seed=0).mean_return
         out["search_seconds"] = time.perf_counter() - t0
     if env.scenario.reference is not None:
@@ -55,25 +56,36 @@ def baselines_table(scenario: str, n_random: int, search_budget: int, env_kwargs
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--scenario", default="ensemble")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    p.add_argument("--scenario", default="ensemble", help="built-in scenario name or TOML path")
     p.add_argument("--timesteps", type=int, default=2_000_000, help="agent steps (each env step = n_agents)")
     p.add_argument("--time-budget", type=float, default=1140.0, help="stop training after this many seconds")
     p.add_argument("--n-envs", type=int, default=4, help="env copies (each gives n_agents slots)")
     p.add_argument("--num-cpus", type=int, default=2, help="SuperSuit worker processes (0: in-process)")
     p.add_argument("--n-steps", type=int, default=128, help="PPO rollout length per slot")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--n-epochs", type=int, default=10)
-    p.add_argument("--lr", type=float, default=3e-4)
-    p.add_argument("--gamma", type=float, default=0.9)
-    p.add_argument("--ent-coef", type=float, default=0.0)
+    p.add_argument("--batch-size", type=int, default=256, help="PPO minibatch size")
+    p.add_argument("--n-epochs", type=int, default=10, help="PPO epochs per rollout")
+    p.add_argument("--lr", type=float, default=3e-4, help="learning rate")
+    p.add_argument("--gamma", type=float, default=0.9, help="discount")
+    p.add_argument("--ent-coef", type=float, default=0.0, help="entropy bonus")
     p.add_argument("--eval-every", type=int, default=20_000, help="agent steps between evaluations")
     p.add_argument("--search-budget", type=int, default=200, help="search baseline budget (0: skip)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of PPO and the env copies")
     p.add_argument("--model", default="runs/ppo_ensemble.zip", help="where to save the trained model")
     p.add_argument("--json", default=None, help="write the curve and the summary to this JSON file")
-    p.add_argument("--png", default=str(ROOT / "docs" / "learning_curve.png"))
+    p.add_argument(
+        "--png",
+        default="runs/learning_curve.png",
+        help="where to save the learning-curve plot (the README's figure is docs/learning_curve.png)",
+    )
     p.add_argument("--env-kwargs", default="{}", help="JSON dict of parallel_env keyword arguments")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bars (off anyway when stderr is not a terminal)",
+    )
     args = p.parse_args()
     env_kwargs = json.loads(args.env_kwargs)
 
@@ -88,7 +100,8 @@ def main() -> None:
     torch.set_num_threads(1)  # the env workers use the other core(s)
     limit_blas_threads(1)  # small matrices: a BLAS pool per process only adds contention
     t_start = time.perf_counter()
-    base = baselines_table(args.scenario, 10, args.search_budget, env_kwargs)
+    show = False if args.no_progress else None  # None: bars only on a terminal
+    base = baselines_table(args.scenario, 10, args.search_budget, env_kwargs, progress=show)
     print("baselines:", json.dumps(base), flush=True)
 
     eval_env = raveforce_mae.parallel_env(args.scenario, **env_kwargs)
@@ -129,18 +142,24 @@ def main() -> None:
             flush=True,
         )
 
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=args.timesteps, desc="PPO", unit="step", disable=show)
+
     class Eval(BaseCallback):
         def __init__(self) -> None:
             super().__init__()
             self.next_eval = 0
 
         def _on_step(self) -> bool:
+            bar.update(self.num_timesteps - bar.n)
             if self.num_timesteps >= self.next_eval:
                 evaluate()
                 self.next_eval += args.eval_every
             return time.perf_counter() - t_train < args.time_budget
 
     model.learn(total_timesteps=args.timesteps, callback=Eval())
+    bar.close()
     evaluate()
     train_seconds = time.perf_counter() - t_train
     venv.close()
@@ -168,7 +187,9 @@ def main() -> None:
         Path(args.json).write_text(
             json.dumps({"summary": summary, "curve": curve}, indent=1), encoding="utf-8"
         )
+    Path(args.png).parent.mkdir(parents=True, exist_ok=True)
     plot(curve, base, args.png, args.scenario, train_seconds)
+    print("plot:", args.png)
 
 
 def plot(curve: list[dict], base: dict[str, float], path: str, scenario: str, seconds: float) -> None:

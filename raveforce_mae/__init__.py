@@ -25,6 +25,7 @@ from .envs import (
     raw_env,
 )
 from .errors import EngineError, ParameterError, PatchError, RaveforceError, ScenarioError
+from .evaluator import Evaluation, Evaluator
 from .registration import register_envs
 from .scenario import Scenario, list_scenarios, load_scenario
 
@@ -33,6 +34,8 @@ __version__ = "0.1.0"
 __all__ = [
     "ENV_VERSION",
     "EngineError",
+    "Evaluation",
+    "Evaluator",
     "GlicolError",
     "ParameterError",
     "PatchError",

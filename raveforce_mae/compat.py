@@ -13,10 +13,16 @@ of action specs::
     action = env.action_space.sample()
     obs, reward, terminated, truncated, info = env.step(action)
 
-Actions are in the parameters' own units (as in RaveForce, not normalised):
-``action_space`` is a ``Box`` over the non-``rel`` holes (a ``choose`` hole takes the
-index of its choice, rounded). ``step`` also accepts a full-length list with a value
-(ignored) in each ``rel`` slot. The observation is the audio rendered so far,
+Actions are in the parameters' own units (as in RaveForce, not normalised), one
+number per hole, in order: ``action_space`` is a :class:`SpecBox`, a ``Box`` over
+every hole whose ``sample()`` draws as RaveForce's did -- ``lin`` uniformly, ``exp``
+log-uniformly, ``choose`` uniformly over the choices (the slot holds the choice's
+index) -- and fills each ``rel`` slot with its function of the drawn values, so the
+seed's kick action is three numbers. ``action_space.seed(s)`` makes the draws
+repeatable. ``step`` takes that full action (a list or an array) or the free
+(non-``rel``) values alone. A ``rel`` slot is always recomputed from its function:
+a value passed there is not used anywhere (neither in the code nor in
+``info["values"]``, which reports the recomputed one). The observation is the audio rendered so far,
 zero-padded to the target's length, and ``criteria="raw"`` gives RaveForce's reward,
 the negative waveform MSE of that padded audio against the target. Other criteria
 (``"mrstft"``, ``"mel"``, ...) come from :mod:`raveforce_mae.rewards`.
@@ -50,7 +56,7 @@ from .params import Param
 from .rewards import make_criterion
 from .scenario import Scenario, scenario_from_dict
 
-__all__ = ["RaveforceCompatEnv", "make"]
+__all__ = ["RaveforceCompatEnv", "SpecBox", "make"]
 
 
 def _load_target(target: Any, sample_rate: int) -> Any:
@@ -105,6 +111,80 @@ def _params(action_space: Sequence[Sequence[Any]]) -> list[Param]:
         except ScenarioError as e:
             raise ParameterError(f"action_space[{i}]: {e}") from None
     return out
+
+
+class SpecBox(spaces.Box):
+    """A ``Box`` over every hole of :func:`make` whose ``sample()`` draws as RaveForce did.
+
+    Slot ``i`` holds hole ``i``'s value in its own units: ``lin`` and ``exp`` between
+    their bounds, ``choose`` the index of the choice (0 .. n - 1), ``rel`` its
+    function's value (the bounds of a ``rel`` slot are the range of the function
+    over its input's range). :meth:`sample` draws ``lin`` uniformly, ``exp``
+    log-uniformly and ``choose`` uniformly over the choices from the space's own
+    generator (``seed()``), then computes each ``rel`` slot from the drawn values.
+
+    Args:
+        params: One parameter per hole, named ``p0, p1, ...`` (see :func:`make`).
+        seed: Seed of the space's generator.
+    """
+
+    def __init__(self, params: Sequence[Param], seed: int | None = None) -> None:
+        self.params = tuple(params)
+        free = {p.name: p for p in self.params if p.free}
+        lows, highs = [], []
+        for p in self.params:
+            if p.kind == "choose":
+                lo, hi = 0.0, float(len(p.choices) - 1)
+            elif p.kind == "rel":
+                lo, hi = _rel_range(p, free[p.depends[0]])
+            else:
+                assert p.low is not None and p.high is not None
+                lo, hi = p.low, p.high
+            lows.append(lo)
+            highs.append(hi)
+        low = np.array(lows, np.float32)
+        high = np.array(highs, np.float32)
+        # float32 rounding must not put a legal value outside its slot
+        low = np.where(low > np.array(lows), np.nextafter(low, np.float32(-np.inf)), low)
+        high = np.where(high < np.array(highs), np.nextafter(high, np.float32(np.inf)), high)
+        super().__init__(low, high, dtype=np.float32, seed=seed)
+
+    def sample(self, mask: None = None, probability: None = None) -> np.ndarray:
+        """One action as RaveForce drew it: every hole's value, ``rel`` ones computed."""
+        if mask is not None or probability is not None:
+            raise gymnasium.error.Error("SpecBox.sample() takes no mask or probability")
+        rng = self.np_random
+        env: dict[str, float] = {}
+        out = np.empty(len(self.params), np.float64)
+        for i, p in enumerate(self.params):
+            if p.kind == "lin":
+                assert p.low is not None and p.high is not None
+                out[i] = env[p.name] = float(rng.uniform(p.low, p.high))
+            elif p.kind == "exp":
+                assert p.low is not None and p.high is not None
+                out[i] = env[p.name] = math.exp(rng.uniform(math.log(p.low), math.log(p.high)))
+            elif p.kind == "choose":
+                j = int(rng.integers(len(p.choices)))
+                out[i] = j
+                env[p.name] = p.choices[j]
+        for i, p in enumerate(self.params):
+            if p.kind == "rel":
+                out[i] = p.compute(env)
+        return np.clip(out.astype(np.float32), self.low, self.high)
+
+
+def _rel_range(p: Param, dep: Param) -> tuple[float, float]:
+    """The range of a ``rel`` function over its input's range (a fine grid and both ends)."""
+    if dep.kind == "choose":
+        xs = np.array(dep.choices)
+    elif dep.kind == "exp":
+        xs = np.geomspace(dep.low, dep.high, 4097)  # type: ignore[arg-type]
+    else:
+        xs = np.linspace(dep.low, dep.high, 4097)  # type: ignore[arg-type]
+    ys = np.array([p.compute({dep.name: float(x)}) for x in xs])
+    lo, hi = float(ys.min()), float(ys.max())
+    pad = 1e-6 * max(hi - lo, abs(hi), abs(lo), 1e-12)  # between grid points of a curved function
+    return lo - pad, hi + pad
 
 
 def compat_scenario(
@@ -185,12 +265,7 @@ class RaveforceCompatEnv(gymnasium.Wrapper):
         self._prepared = self._crit.prepare(self.target)
         self._n_holes = len(action_space)
         self._order = [int(p.name[1:]) for p in track.free]
-        frees = track.free
-        lows = [0.0 if p.kind == "choose" else p.low for p in frees]
-        highs = [float(len(p.choices) - 1) if p.kind == "choose" else p.high for p in frees]
-        self.action_space = spaces.Box(
-            np.array(lows, np.float32), np.array(highs, np.float32), dtype=np.float32
-        )
+        self.action_space = SpecBox(sorted(track.params, key=lambda p: int(p.name[1:])))
         self.observation_space = spaces.Box(-np.inf, np.inf, (n,), np.float32)
         self._t = 0
 

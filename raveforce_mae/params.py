@@ -421,6 +421,39 @@ class Param:
 
         return discrete
 
+    def discrete_units(self, bins: int = 11) -> tuple[float, ...]:
+        """The normalised action of each index of this parameter's discrete action.
+
+        ``note``, ``int`` and ``choose`` have one index per value: index ``i`` is the
+        centre of value ``i``'s bin, so :meth:`from_unit` gives exactly value ``i``.
+        ``lin`` and ``exp`` have ``bins`` indices on an evenly spaced grid of [-1, 1]
+        that includes both ends, so the values run from ``low`` to ``high`` in the
+        parameter's own scaling: evenly spaced for ``lin``, geometrically for ``exp``.
+
+        Every number is a float32 value (returned as a Python float), so the same
+        numbers given to the continuous ``Box(-1, 1, float32)`` action select the same
+        values: a discrete action and its continuous equivalent render identical audio.
+
+        Args:
+            bins: Number of indices of a ``lin`` or ``exp`` parameter (>= 2).
+
+        Returns:
+            One ``u`` in [-1, 1] per index, in increasing order.
+
+        Raises:
+            ParameterError: for a ``rel`` parameter or fewer than 2 bins.
+        """
+        if self.kind == "rel":
+            raise ParameterError(f"parameter {self.name!r} is 'rel': it has no action")
+        if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 2:
+            raise ParameterError(f"discrete_bins must be an int >= 2, got {bins!r}")
+        n = self.n_values
+        if n:
+            grid = (2.0 * np.arange(n) + 1.0) / n - 1.0
+        else:
+            grid = np.linspace(-1.0, 1.0, int(bins))
+        return tuple(float(u) for u in grid.astype(np.float32))
+
     def index_of(self, value: float) -> int:
         """Bin index of a value of a discrete parameter (nearest value)."""
         if self.kind == "choose":

@@ -89,7 +89,7 @@ def make_policy(
     *,
     seed: int = 0,
     budget: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int], None] | bool | None = None,
 ) -> Policy:
     """A policy by name (``"random"``, ``"search"``, ``"reference"``) or a saved model path.
 

@@ -6,6 +6,7 @@ See the package docs (:mod:`raveforce_mae.baselines`) for how the search works.
 from __future__ import annotations
 
 import math
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..core import RenderSession, SessionState
+from ..evaluator import Evaluator
 from ..rewards import make_criterion
 from .policies import ActionSequencePolicy, Policy
 
@@ -91,8 +93,9 @@ def _levels(param: Any) -> np.ndarray | None:
 class _Group:
     """Tracks searched together against one target row (a stem, or the mix).
 
-    Renders candidates exactly as the environment does: one fresh render session per
-    candidate, the fixed prefix replayed, then the candidate step.
+    Renders candidates exactly as the environment does. A group scored on its own
+    stem renders only its tracks (:class:`StepRenderer`); the group of all tracks
+    scored on the mix goes through an :class:`~raveforce_mae.Evaluator`.
     """
 
     def __init__(self, scenario: Any, track_idx: list[int], row: int) -> None:
@@ -114,7 +117,21 @@ class _Group:
         self.prepared = [
             self.criterion.prepare(np.asarray(target[a:b], np.float32)) for a, b in scenario.bounds
         ]
-        self.renderer = StepRenderer(scenario, track_idx)
+        self.joint = row == n and track_idx == list(range(n))
+        if self.joint:
+            self.evaluator = Evaluator(scenario)
+            self._dim = self.evaluator.action_dim
+        else:
+            self.renderer = StepRenderer(scenario, track_idx)
+
+    def _acts(self, x: np.ndarray) -> np.ndarray:
+        """A joint vector as the evaluator's ``(n_agents, P)`` action (padding at 0)."""
+        out = np.zeros((len(self.agents), self._dim))
+        k = 0
+        for i, s in enumerate(self.sizes):
+            out[i, :s] = x[k : k + s]
+            k += s
+        return out
 
     def split(self, x: np.ndarray) -> dict[str, np.ndarray]:
         out, k = {}, 0
@@ -124,6 +141,8 @@ class _Group:
         return out
 
     def evaluate(self, prefix: list[dict[str, np.ndarray]], step: int, x: np.ndarray) -> float:
+        if self.joint:
+            return float(self.evaluator.evaluate(self._acts(x)[None], prefix=prefix or None).mix[0])
         audio = self.renderer.render(prefix, step, self.split(x))
         row = audio[-1] if self.row == len(self.sc.tracks) else audio[self.track_idx.index(self.row)]
         return float(self.criterion.score(row, self.prepared[step]))
@@ -402,7 +421,8 @@ def _line_search(f: Callable[[float], float], x0: float, f0: float, left: Callab
 def auto_budget(scenario: Any) -> int:
     """The default budget: ~3,000 evaluations in all, 40 to 300 per step and track.
 
-    ``kick`` (one step, one track) gets 300, ``bassline`` 187 and ``ensemble`` 62, so
+    ``round(3000 / (tracks x steps))`` clamped to 40..300: ``kick`` (one step, one
+    track) gets 300, ``bassline`` 188, ``drums`` 94 and ``ensemble`` 62, so
     that ``raveforce-mae run ensemble --agent search`` takes seconds, not minutes.
     """
     n = max(1, len(scenario.tracks) * scenario.n_steps)
@@ -413,9 +433,10 @@ def search(
     scenario: Any,
     budget: int | None = None,
     seed: int = 0,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int], None] | bool | None = None,
     *,
     optimiser: str = "auto",
+    lookahead: int = 0,
 ) -> SearchResult:
     """Black-box search of every track's numbers against its stem reward.
 
@@ -428,10 +449,17 @@ def search(
         budget: Reward evaluations per step and per track (per step when searching
             jointly against the mix); ``None``: :func:`auto_budget`. Must be >= 1.
         seed: Seed of the random points and of CMA-ES.
-        progress: Called as ``progress(done, total)`` in evaluations.
+        progress: ``None`` (default): a progress bar (tqdm, on stderr) when stderr is a
+            terminal; ``True``: always a bar; ``False``: none; a callable: called as
+            ``progress(done, total)`` in evaluations instead of a bar.
         optimiser: ``"cma"`` (needs ``pip install cma``, part of the ``[rl]`` extra),
             ``"random"`` (random points then a local random search), or ``"auto"``
             (``cma`` when installed, otherwise ``"random"`` with a warning).
+        lookahead: When searching jointly against the mix: after the greedy pass,
+            this many passes that re-choose each step scored together with all the
+            steps after it (see :func:`_refine`), so that a hit ringing into the
+            next steps is charged there. ``scores`` then hold the refined sequence's
+            per-step rewards.
 
     Returns:
         SearchResult: the best actions and their rewards.
@@ -475,19 +503,27 @@ def search(
             groups = [_Group(sc, list(range(n)), n)]
     total = len(groups) * sc.n_steps * int(budget)
     done = 0
+    bar = _bar(progress, total, f"search {sc.name}")
+    report = progress if callable(progress) else None
 
     def tick() -> None:
         nonlocal done
         done += 1
-        if progress is not None:
-            progress(done, total)
+        if report is not None:
+            report(done, total)
+        if bar is not None:
+            bar.update(1)
 
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
-    with _single_threaded_blas():
-        actions, scores, history = _search_groups(groups, sc, int(budget), rng, use_cma, tick)
-    if progress is not None and done < total:
-        progress(total, total)
+    try:
+        with _single_threaded_blas():
+            actions, scores, history = _search_groups(groups, sc, int(budget), rng, use_cma, tick, lookahead)
+    finally:
+        if bar is not None:
+            bar.close()
+    if report is not None and done < total:
+        report(total, total)
     return SearchResult(
         actions=actions,
         scores=scores,
@@ -497,6 +533,18 @@ def search(
         optimiser="cma" if use_cma else "random",
         history=history,
     )
+
+
+def _bar(progress: Any, total: int, desc: str) -> Any:
+    """A tqdm bar on stderr, or ``None`` (see ``progress`` in :func:`search`)."""
+    if callable(progress) or progress is False:
+        return None
+    if progress is None and not sys.stderr.isatty():
+        return None
+    from tqdm.auto import tqdm
+
+    # evaluations can finish early (discrete grids); the bar then stops short of total
+    return tqdm(total=total, desc=desc, unit="eval", leave=False, file=sys.stderr)
 
 
 def _single_threaded_blas() -> Any:
@@ -521,6 +569,7 @@ def _search_groups(
     rng: np.random.Generator,
     use_cma: bool,
     tick: Callable[[], None],
+    lookahead: int = 0,
 ) -> tuple[list[dict[str, np.ndarray]], list[list[float]], list[list[list[float]]]]:
     actions: list[dict[str, np.ndarray]] = [{} for _ in range(sc.n_steps)]
     scores: list[list[float]] = []
@@ -538,9 +587,52 @@ def _search_groups(
             g_scores.append(r)
             g_hist.append(seen)
             x_prev = x
+        if g.joint and lookahead > 0:
+            xs = [np.concatenate([p[a] for a in g.agents]) for p in prefix]
+            g_scores = _refine(g, xs, lookahead, max(8, budget // 4), rng)
+            for k, x in enumerate(xs):
+                for a, u in g.split(x).items():
+                    actions[k][a] = u.astype(np.float32)
         scores.append(g_scores)
         history.append(g_hist)
     return actions, scores, history
+
+
+def _refine(
+    group: _Group, xs: list[np.ndarray], passes: int, per_step: int, rng: np.random.Generator
+) -> list[float]:
+    """Coordinate passes over the steps of a greedy result, scored on the rest of the episode.
+
+    A greedy search scores step ``k`` alone, so a hit that rings into the steps after
+    it is never charged for them. Here each step's choice is re-scored by the sum of
+    the rewards of steps ``k .. end`` with the other steps as they stand (the
+    incumbent is among the candidates, so the episode's reward never decreases):
+    candidates are the incumbent, silence (every parameter at its lowest, i.e. no
+    hit for a level), each parameter alone set to its lowest, and random
+    perturbations. Rewards come from :meth:`~raveforce_mae.Evaluator.evaluate_sequence`.
+
+    Returns:
+        Each step's own reward for the refined sequence.
+    """
+    ev = group.evaluator
+    n = len(xs)
+    d = len(xs[0]) if xs else 0
+    for _ in range(passes):
+        for k in range(n):
+            base = xs[k]
+            cands = [base, np.full(d, -1.0)]
+            for j in range(d):
+                c = base.copy()
+                c[j] = -1.0
+                cands.append(c)
+            while len(cands) < per_step:
+                cands.append(np.clip(base + rng.normal(0.0, 0.3, d), -1.0, 1.0))
+            seqs = np.stack([[group._acts(c)] + [group._acts(x) for x in xs[k + 1 :]] for c in cands])
+            prefix = [group.split(x) for x in xs[:k]]
+            total = ev.evaluate_sequence(seqs, prefix=prefix or None).mix.sum(axis=1)
+            xs[k] = cands[int(np.argmax(total))]  # the incumbent wins ties (it comes first)
+    seq = np.stack([group._acts(x) for x in xs])[None]
+    return ev.evaluate_sequence(seq).mix[0].tolist()
 
 
 class SearchPolicy(ActionSequencePolicy):
@@ -555,7 +647,7 @@ def search_policy(
     env: Any,
     budget: int | None = None,
     seed: int = 0,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int], None] | bool | None = None,
 ) -> Policy:
     """Black-box search baseline: runs :func:`search` once, then replays the best actions.
 
@@ -563,7 +655,7 @@ def search_policy(
         env: The parallel env (its scenario is searched; the env itself is not stepped).
         budget: Evaluations per step and track; ``None``: :func:`auto_budget`.
         seed: Seed of the search.
-        progress: ``progress(done, total)`` callback, in evaluations.
+        progress: A progress bar or callback, as for :func:`search` (``False``: none).
 
     Returns:
         The policy; ``policy.result`` is the :class:`SearchResult`.

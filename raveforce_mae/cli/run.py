@@ -182,7 +182,8 @@ def _command(
     "--budget",
     type=click.IntRange(min=1),
     default=None,
-    help="Search agent: evaluations per step and track (default 200).",
+    help="Search agent: evaluations per step and track.  [default: round(3000 / (tracks x steps)) "
+    "clamped to 40..300: kick 300, bassline 188, ensemble 62]",
 )
 @click.option(
     "--set",

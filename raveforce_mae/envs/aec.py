@@ -11,7 +11,7 @@ from pettingzoo.utils.env import AECEnv
 
 from .parallel import RaveforceParallelEnv
 
-__all__ = ["ValidatingClipWrapper", "env", "parallel_env", "raw_env"]
+__all__ = ["ValidatingClipWrapper", "ValidatingWrapper", "env", "parallel_env", "raw_env"]
 
 
 def parallel_env(
@@ -44,10 +44,30 @@ class ValidatingClipWrapper(wrappers.ClipOutOfBoundsWrapper):
         super().step(action)
 
 
+class ValidatingWrapper(wrappers.BaseWrapper):
+    """Validation of discrete actions at each agent's turn (``action_type="discrete"``).
+
+    PettingZoo's out-of-bounds wrappers are for ``Box`` and ``Discrete`` spaces; this
+    one refuses an index outside the ``MultiDiscrete`` space (or a wrong dtype or shape)
+    with :class:`~raveforce_mae.ParameterError`, naming the agent and parameter.
+    """
+
+    def step(self, action: np.ndarray | None) -> None:  # noqa: D102 - see class docs
+        agent = self.agent_selection
+        if not (self.terminations[agent] or self.truncations[agent]):
+            action = self.unwrapped.validate_action(agent, action)
+        super().step(action)
+
+
 def env(
     scenario: Any = "ensemble", render_mode: str | None = None, max_cycles: int | None = None, **kwargs: Any
 ) -> AECEnv:
-    """The AEC form, wrapped as PettingZoo wraps its envs: clipping, then order enforcing."""
+    """The AEC form, wrapped as PettingZoo wraps its envs: validation (and clipping for
+    ``Box`` actions), then order enforcing.
+    """
     e = raw_env(scenario, render_mode, max_cycles, **kwargs)
-    e = ValidatingClipWrapper(e)
+    if kwargs.get("action_type", "box") == "discrete":
+        e = ValidatingWrapper(e)
+    else:
+        e = ValidatingClipWrapper(e)
     return wrappers.OrderEnforcingWrapper(e)

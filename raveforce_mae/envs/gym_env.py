@@ -11,9 +11,9 @@ from gymnasium.utils import EzPickle
 
 from ..errors import ParameterError
 from ..scenario import Scenario
-from .parallel import ENV_VERSION, RaveforceParallelEnv
+from .parallel import DISCRETE_BINS, ENV_VERSION, RaveforceParallelEnv
 
-__all__ = ["RaveforceGymEnv", "gym_env"]
+__all__ = ["FlattenMultiDiscrete", "RaveforceGymEnv", "gym_env"]
 
 
 class RaveforceGymEnv(gymnasium.Env[np.ndarray, np.ndarray], EzPickle):
@@ -27,7 +27,7 @@ class RaveforceGymEnv(gymnasium.Env[np.ndarray, np.ndarray], EzPickle):
     | | |
     |---|---|
     | Creation | `raveforce_mae.gym_env("kick")` or `gymnasium.make("raveforce_mae/Kick-v1")` |
-    | Actions | `Box(-1, 1, (sum of the tracks' parameter counts,), float32)` |
+    | Actions | `Box(-1, 1, (sum of the tracks' parameter counts,), float32)`; `action_type="discrete"`: `MultiDiscrete` of the same length |
     | Observations | `Box`: one track: its features; several: all tracks' features concatenated |
     | Reward | one track: its blended reward; several: the shared (mix) reward |
     | Episode | the scenario's steps, then truncation (termination if the scenario says `end = "terminate"`) |
@@ -41,6 +41,12 @@ class RaveforceGymEnv(gymnasium.Env[np.ndarray, np.ndarray], EzPickle):
     - `targets`: ``"reference"`` (default) or ``"sampled"`` (a target drawn at every
       reset, reproducibly from the seed); `split`: ``"train"`` (default) or ``"test"``.
       See Targets in the parallel env's docs.
+    - `action_type`: ``"box"`` (default) or ``"discrete"``: a ``MultiDiscrete`` with
+      each track's own indices, concatenated (no padding, so every index is valid and
+      no mask is needed); see Discrete actions in the parallel env's docs. For
+      trainers that need one ``Discrete`` action (DQN), wrap with
+      :class:`FlattenMultiDiscrete`.
+    - `discrete_bins`: indices of each ``lin``/``exp`` parameter (default 11).
     - `**overrides`: scenario settings, as for the parallel env.
 
     ``info`` carries ``reward_shared``, ``reward_tracks`` and the parameter ``values``
@@ -61,9 +67,19 @@ class RaveforceGymEnv(gymnasium.Env[np.ndarray, np.ndarray], EzPickle):
         scenario: str | Scenario = "kick",
         render_mode: str | None = None,
         max_cycles: int | None = None,
+        action_type: str = "box",
+        discrete_bins: int = DISCRETE_BINS,
         **overrides: Any,
     ) -> None:
-        EzPickle.__init__(self, scenario, render_mode=render_mode, max_cycles=max_cycles, **overrides)
+        EzPickle.__init__(
+            self,
+            scenario,
+            render_mode=render_mode,
+            max_cycles=max_cycles,
+            action_type=action_type,
+            discrete_bins=discrete_bins,
+            **overrides,
+        )
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
                 f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}"
@@ -75,15 +91,24 @@ class RaveforceGymEnv(gymnasium.Env[np.ndarray, np.ndarray], EzPickle):
             max_cycles=max_cycles,
             native_spaces=True,
             agent_indicator=False,
+            action_type=action_type,
+            discrete_bins=discrete_bins,
             **overrides,
         )
         self.scenario = self.par.scenario
         agents = self.par.possible_agents
         self._agents = agents
         self._single = len(agents) == 1
-        sizes = [self.par.action_space(a).shape[0] for a in agents]
+        native = [self.par.action_space(a) for a in agents]
+        sizes = [int(np.prod(sp.shape or (0,))) for sp in native]
         self._splits = np.cumsum(sizes)[:-1]
-        self.action_space = spaces.Box(-1.0, 1.0, (int(sum(sizes)),), np.float32)
+        self._discrete = action_type == "discrete"
+        self.action_space: spaces.Space[Any]
+        if self._discrete:
+            nvec = np.concatenate([sp.nvec for sp in native if isinstance(sp, spaces.MultiDiscrete)])
+            self.action_space = spaces.MultiDiscrete(nvec)
+        else:
+            self.action_space = spaces.Box(-1.0, 1.0, (int(sum(sizes)),), np.float32)
         if self._single:
             self.observation_space = self.par.observation_space(agents[0])
         else:
@@ -110,8 +135,9 @@ class RaveforceGymEnv(gymnasium.Env[np.ndarray, np.ndarray], EzPickle):
         except Exception as e:  # noqa: BLE001 - ragged lists and the like: report uniformly
             raise ParameterError(f"action is not array-like: {e}") from None
         if a.shape != self.action_space.shape:
+            expected = "indices" if self._discrete else "values in [-1, 1]"
             raise ParameterError(
-                f"action must have shape {self.action_space.shape} (values in [-1, 1]), got shape {a.shape}"
+                f"action must have shape {self.action_space.shape} ({expected}), got shape {a.shape}"
             )
         parts = np.split(a, self._splits)
         obs, rew, term, trunc, infos = self.par.step(dict(zip(self._agents, parts, strict=True)))
@@ -171,3 +197,48 @@ def gym_env(
 ) -> RaveforceGymEnv:
     """Create the single-agent Gymnasium environment (see :class:`RaveforceGymEnv`)."""
     return RaveforceGymEnv(scenario, render_mode=render_mode, max_cycles=max_cycles, **overrides)
+
+
+class FlattenMultiDiscrete(
+    gymnasium.ActionWrapper[np.ndarray, np.int64, np.ndarray], gymnasium.utils.RecordConstructorArgs
+):
+    """One ``Discrete`` action for every combination of a ``MultiDiscrete`` action.
+
+    For trainers that take a single categorical action (SB3's DQN, tabular methods):
+    action ``k`` of ``Discrete(prod(nvec))`` plays the indices
+    ``numpy.unravel_index(k, nvec)`` (row-major: the last entry varies fastest).
+    Meant for small spaces: ``kick`` at 11 bins has 121 actions, ``drum_loop`` 8.
+
+    Example:
+        ``FlattenMultiDiscrete(gym_env("kick", action_type="discrete"))``
+
+    Raises:
+        TypeError: if the wrapped env's action space is not ``MultiDiscrete``.
+        ValueError: if it has more than ``max_actions`` combinations.
+    """
+
+    def __init__(self, env: gymnasium.Env[Any, Any], max_actions: int = 1_000_000) -> None:
+        gymnasium.utils.RecordConstructorArgs.__init__(self, max_actions=max_actions)
+        gymnasium.ActionWrapper.__init__(self, env)
+        space = env.action_space
+        if not isinstance(space, spaces.MultiDiscrete) or space.nvec.ndim != 1:
+            raise TypeError(
+                f"FlattenMultiDiscrete needs a 1-D MultiDiscrete action space, got {space}; "
+                'create the env with action_type="discrete"'
+            )
+        self.nvec = tuple(int(n) for n in space.nvec)
+        total = int(np.prod(self.nvec, dtype=np.int64))
+        if total > max_actions:
+            raise ValueError(f"{space} has {total} combinations, more than max_actions={max_actions}")
+        self.n = total
+        self.action_space = spaces.Discrete(total)
+
+    def action(self, action: Any) -> np.ndarray:
+        """The ``MultiDiscrete`` indices of flat action ``action``."""
+        a = np.asarray(action)
+        if a.size != 1 or a.dtype.kind not in "iu":
+            raise ParameterError(f"action must be one int in [0, {self.n - 1}], got {action!r}")
+        k = int(a.reshape(-1)[0])
+        if not 0 <= k < self.n:
+            raise ParameterError(f"action must be an int in [0, {self.n - 1}], got {action!r}")
+        return np.array(np.unravel_index(k, self.nvec), dtype=np.int64)

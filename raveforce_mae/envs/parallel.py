@@ -19,7 +19,13 @@ from ..task import Task
 from ..timeline import timeline
 from . import render as _render
 
-__all__ = ["RaveforceParallelEnv", "ENV_VERSION"]
+__all__ = ["ACTION_TYPES", "DISCRETE_BINS", "MaskedMultiDiscrete", "RaveforceParallelEnv", "ENV_VERSION"]
+
+ACTION_TYPES = ("box", "discrete")
+"""Valid values of the ``action_type`` keyword."""
+
+DISCRETE_BINS = 11
+"""Default number of indices of a ``lin`` or ``exp`` parameter with ``action_type="discrete"``."""
 
 ENV_VERSION = 1
 """Bumped whenever dynamics, observations or rewards change (see the Version History)."""
@@ -37,7 +43,7 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
     |---|---|
     | Creation | `raveforce_mae.parallel_env(scenario="ensemble")` |
     | Agents | one per track, `<track>_0`; `ensemble`: `bass_0`, `kick_0`, `hat_0` |
-    | Actions | `Box(-1, 1, (P,), float32)`, P = the largest parameter count of any track |
+    | Actions | `Box(-1, 1, (P,), float32)`, P = the largest parameter count of any track; `action_type="discrete"`: `MultiDiscrete(nvec)`, `nvec` of length P |
     | Observations | `Box(low, high, (F + n_agents,), float32)` audio features + agent one-hot |
     | State | `Box`, the concatenated observations of all agents (without one-hot) |
     | Episode | the scenario's steps (e.g. 16 sixteenth notes), then truncation (or termination where the scenario sets `end = "terminate"`, as `kick` does) |
@@ -56,6 +62,29 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
     Entries past a track's own parameter count are padding and have no effect. Values
     outside [-1, 1] are clipped (``infos[agent]["clipped"]`` says so); NaN or inf raise
     :class:`~raveforce_mae.ParameterError` naming the agent and parameter.
+
+    ## Discrete actions
+    With ``action_type="discrete"`` the action is a ``MultiDiscrete(nvec)`` of indices,
+    entry j for the track's j-th free parameter: ``note``, ``int`` and ``choose``
+    parameters have one index per value (exact); ``lin`` and ``exp`` parameters have
+    ``discrete_bins`` indices (default 11) from ``low`` to ``high`` inclusive, evenly
+    spaced for ``lin`` and geometrically for ``exp``. An index is played through the
+    continuous path: it selects the normalised action ``u`` of
+    :meth:`~raveforce_mae.params.Param.discrete_units`, so its values, audio and
+    rewards are bit-identical to the ``Box`` env given that ``u``
+    (:meth:`discrete_to_box` converts).
+
+    All agents share one space: ``nvec[j]`` is the largest count of any agent's j-th
+    parameter, and 1 past an agent's own parameters (padding). What an agent may play
+    is in ``infos[agent]["action_mask"]`` (at ``reset`` and every step): an ``int8``
+    vector of length ``sum(nvec)``, the per-entry masks concatenated (1 = valid), the
+    layout of SB3-contrib's ``MaskablePPO`` and TorchRL's one-hot masks. The mask of an
+    agent never changes. An index past an agent's own count (masked) plays its last
+    valid value and sets ``infos[agent]["clipped"]``; padding entries have no effect;
+    an index outside ``nvec`` raises :class:`~raveforce_mae.ParameterError`. The space
+    is a :class:`MaskedMultiDiscrete`, whose ``sample(mask)`` accepts that flat mask
+    (as PettingZoo's seed test passes it) as well as Gymnasium's tuple of masks. With
+    ``native_spaces=True`` each agent's ``nvec`` is its own and the mask all ones.
 
     ## Rewards
     ``reward_i = w * r_mix + (1 - w) * r_track_i`` where ``r_mix`` compares this step's
@@ -80,6 +109,10 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
       (e.g. ``{"bass": "riff.mid"}``).
     - `split`: ``"train"`` (default) or ``"test"``: which split sampled targets come
       from.
+    - `action_type`: ``"box"`` (default, continuous) or ``"discrete"`` (see Discrete
+      actions).
+    - `discrete_bins`: indices of each ``lin``/``exp`` parameter with
+      ``action_type="discrete"`` (default 11, at least 2).
     - `**overrides`: scenario settings (``shared_weight``, ``criterion``,
       ``observation``, ...); a bad key raises ``ScenarioError``.
 
@@ -136,6 +169,8 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
         on_engine_error: str = "truncate",
         targets: str | Mapping[str, Any] = "reference",
         split: str = "train",
+        action_type: str = "box",
+        discrete_bins: int = DISCRETE_BINS,
         **overrides: Any,
     ) -> None:
         EzPickle.__init__(
@@ -148,6 +183,8 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
             on_engine_error=on_engine_error,
             targets=targets,
             split=split,
+            action_type=action_type,
+            discrete_bins=discrete_bins,
             **overrides,
         )
         if isinstance(targets, Mapping):
@@ -163,6 +200,16 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
         self.target_mode = targets
         self.split = split
         self.target_id = 0
+        if action_type not in ACTION_TYPES:
+            raise ValueError(f"action_type must be one of {list(ACTION_TYPES)}, got {action_type!r}")
+        if (
+            isinstance(discrete_bins, bool)
+            or not isinstance(discrete_bins, (int, np.integer))
+            or discrete_bins < 2
+        ):
+            raise ValueError(f"discrete_bins must be an int >= 2, got {discrete_bins!r}")
+        self.action_type = action_type
+        self.discrete_bins = int(discrete_bins)
         if on_engine_error not in ("truncate", "raise"):
             raise ValueError(f'on_engine_error must be "truncate" or "raise", got {on_engine_error!r}')
         self.on_engine_error = on_engine_error
@@ -216,8 +263,14 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
             high = np.concatenate([high, np.ones(self._n, np.float32)])
             self._onehot = np.eye(self._n, dtype=np.float32)
         self._obs_space = spaces.Box(low, high, dtype=np.float32)
-        self._act_space = spaces.Box(-1.0, 1.0, (self._action_dim,), np.float32)
-        self._native_act = [spaces.Box(-1.0, 1.0, (k,), np.float32) for k in self._n_free]
+        self._discrete = action_type == "discrete"
+        self._act_space: spaces.Space[Any]
+        self._native_act: list[spaces.Space[Any]]
+        if self._discrete:
+            self._setup_discrete()
+        else:
+            self._act_space = spaces.Box(-1.0, 1.0, (self._action_dim,), np.float32)
+            self._native_act = [spaces.Box(-1.0, 1.0, (k,), np.float32) for k in self._n_free]
         self.state_space = spaces.Box(
             np.tile(low[: low.size - (self._n if self.agent_indicator else 0)].ravel(), self._n),
             np.tile(high[: high.size - (self._n if self.agent_indicator else 0)].ravel(), self._n),
@@ -239,10 +292,88 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
         self._check_agent(agent)
         return self._obs_space
 
-    def action_space(self, agent: str) -> spaces.Box:
+    def action_space(self, agent: str) -> spaces.Space[Any]:
         """The action space of ``agent`` (the same object on every call)."""
         i = self._check_agent(agent)
         return self._native_act[i] if self.native_spaces else self._act_space
+
+    # -- discrete actions -------------------------------------------------------------------
+
+    def _setup_discrete(self) -> None:
+        """Spaces, masks and index -> ``u`` tables of ``action_type="discrete"``."""
+        units = [[p.discrete_units(self.discrete_bins) for p in t.free] for t in self._tracks]
+        own = [[len(u) for u in us] for us in units]
+        shared = [max((o[j] for o in own if j < len(o)), default=1) for j in range(self._action_dim)]
+        self._native_act = [MaskedMultiDiscrete(o) for o in own]
+        self._act_space = MaskedMultiDiscrete(shared)
+        self._unit_tables: list[np.ndarray] = []
+        self._valid_counts: list[np.ndarray] = []
+        self._masks: list[np.ndarray] = []
+        for i, us in enumerate(units):
+            nvec = own[i] if self.native_spaces else shared
+            # One row per entry, one column per index; a masked index repeats the last
+            # valid u (the documented clipping), padding rows are never read.
+            table = np.zeros((len(nvec), max(nvec, default=1)), np.float64)
+            counts = np.ones(len(nvec), np.int64)
+            for j, u in enumerate(us):
+                table[j, : len(u)] = u
+                table[j, len(u) :] = u[-1]
+                counts[j] = len(u)
+            mask = np.concatenate([np.arange(n) < c for n, c in zip(nvec, counts, strict=True)]).astype(
+                np.int8
+            )
+            self._unit_tables.append(table)
+            self._valid_counts.append(counts)
+            self._masks.append(mask)
+
+    def action_mask(self, agent: str) -> np.ndarray:
+        """The flat ``int8`` action mask of ``agent`` with ``action_type="discrete"`` (a copy).
+
+        Raises:
+            RuntimeError: with ``action_type="box"``.
+        """
+        i = self._check_agent(agent)
+        if not self._discrete:
+            raise RuntimeError('action_mask() needs action_type="discrete"')
+        return self._masks[i].copy()
+
+    def discrete_to_box(self, agent: str, action: Any) -> np.ndarray:
+        """The continuous (``Box``) action that plays the same values as a discrete one.
+
+        Args:
+            agent: The agent.
+            action: Its ``MultiDiscrete`` action (indices).
+
+        Returns:
+            float32 vector of the ``Box`` env's action shape for ``agent``: the same
+            numbers played through the ``Box`` env give bit-identical audio and rewards.
+
+        Raises:
+            RuntimeError: with ``action_type="box"``.
+            ParameterError: on an invalid action.
+        """
+        if not self._discrete:
+            raise RuntimeError('discrete_to_box() needs action_type="discrete"')
+        i = self._check_agent(agent)
+        idx = self.validate_action(agent, action)
+        u = self._index_units(i, idx)[0]
+        size = self._n_free[i] if self.native_spaces else self._action_dim
+        out = np.zeros(size, np.float32)
+        out[: self._n_free[i]] = u[: self._n_free[i]]
+        return out
+
+    def _add_masks(self, infos: dict[str, dict[str, Any]]) -> None:
+        """Put each agent's action mask into its infos (discrete actions only)."""
+        if self._discrete:
+            for a, info in infos.items():
+                info["action_mask"] = self._masks[self._index[a]].copy()
+
+    def _index_units(self, i: int, idx: np.ndarray) -> tuple[list[float], bool]:
+        """Normalised actions of agent ``i``'s indices, and whether one was masked."""
+        n = self._n_free[i]
+        table = self._unit_tables[i]
+        u = table[np.arange(n), idx[:n]].tolist()
+        return u, bool((idx[:n] >= self._valid_counts[i][:n]).any())
 
     def _check_agent(self, agent: str) -> int:
         try:
@@ -291,7 +422,8 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
         self._rewards_log = []
         self._last_obs = feats
         obs = self._pack(feats)
-        infos = {a: {"step": 0, "target_id": self.target_id} for a in self.agents}
+        infos: dict[str, dict[str, Any]] = {a: {"step": 0, "target_id": self.target_id} for a in self.agents}
+        self._add_masks(infos)
         return obs, infos
 
     def _select_target(self, options: Mapping[str, Any] | None) -> None:
@@ -399,6 +531,7 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
                 "values": values[self._tracks[i].name],
                 "clipped": clipped[i],
             }
+        self._add_masks(infos)
         if done:
             self.agents = []
         if self.render_mode == "human":
@@ -437,6 +570,7 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
             }
             for i, a in enumerate(agents)
         }
+        self._add_masks(infos)
         return obs, rewards, terms, truncs, infos
 
     def _map_actions(self, actions: Mapping[str, Any]) -> tuple[dict[str, dict[str, float]], list[bool]]:
@@ -454,6 +588,11 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
                     f"(got actions for {sorted(actions)})"
                 )
             act = actions[agent]
+            if self._discrete:
+                u, was_clipped = self._index_units(i, self.validate_action(agent, act))
+                clipped.append(was_clipped)
+                values[track.name] = self.task.values(i, u)
+                continue
             # Fast path for the usual input (a float array of the right shape, finite);
             # anything else goes through validate_action, which explains what is wrong.
             lst = None
@@ -486,6 +625,8 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
             a = np.asarray(action)
         except Exception as e:  # noqa: BLE001 - report any conversion failure uniformly
             raise ParameterError(f"action for {agent!r} is not array-like: {e}") from None
+        if self._discrete:
+            return self._validate_indices(agent, i, a, space)
         if a.dtype.kind not in "fiu" or a.dtype == np.bool_:
             raise ParameterError(
                 f"action for {agent!r} must be a float array of shape {space.shape}, got dtype {a.dtype}"
@@ -502,6 +643,31 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
             raise ParameterError(
                 f"action for {agent!r} has a non-finite value {a[j]} at index {j} "
                 f"(parameter {pname!r} of track {self._tracks[i].name!r}); expected values in [-1, 1]"
+            )
+        return a
+
+    def _validate_indices(self, agent: str, i: int, a: np.ndarray, space: spaces.Space[Any]) -> np.ndarray:
+        """Check a ``MultiDiscrete`` action; returns it as int64 indices."""
+        assert isinstance(space, spaces.MultiDiscrete)
+        if a.dtype.kind not in "iu":
+            raise ParameterError(
+                f"action for {agent!r} must be an integer array of shape {space.shape} "
+                f"(indices below {space.nvec.tolist()}), got dtype {a.dtype}"
+            )
+        if a.shape != space.shape:
+            raise ParameterError(
+                f"action for {agent!r} must have shape {space.shape} "
+                f"(indices below {space.nvec.tolist()}), got shape {a.shape}"
+            )
+        a = a.astype(np.int64, copy=False)
+        bad = (a < 0) | (a >= space.nvec)
+        if bad.any():
+            j = int(np.argmax(bad))
+            free = self._tracks[i].free
+            pname = free[j].name if j < len(free) else f"padding[{j}]"
+            raise ParameterError(
+                f"action for {agent!r} has index {int(a[j])} at entry {j} (parameter {pname!r} of "
+                f"track {self._tracks[i].name!r}); expected an index in [0, {int(space.nvec[j]) - 1}]"
             )
         return a
 
@@ -591,3 +757,24 @@ def _bounds(low: np.ndarray, high: np.ndarray, shape: tuple[int, ...]) -> tuple[
     low = np.broadcast_to(np.asarray(low, np.float32), shape).astype(np.float32)
     high = np.broadcast_to(np.asarray(high, np.float32), shape).astype(np.float32)
     return low.ravel() if len(shape) == 1 else low, high.ravel() if len(shape) == 1 else high
+
+
+class MaskedMultiDiscrete(spaces.MultiDiscrete):
+    """A ``MultiDiscrete`` whose ``sample(mask)`` also takes the flat, concatenated mask.
+
+    The environments give action masks as one ``int8`` vector of length ``sum(nvec)``
+    (the layout learning libraries use); Gymnasium's ``MultiDiscrete.sample`` takes a
+    tuple with one mask per entry. This class accepts both, so
+    ``space.sample(mask=infos[agent]["action_mask"])`` works, as PettingZoo's
+    ``seed_test`` calls it. Everything else is ``MultiDiscrete``'s.
+    """
+
+    def sample(self, mask: Any = None, probability: Any = None) -> np.ndarray:
+        """A random action; ``mask`` is the flat mask or Gymnasium's tuple of masks."""
+        if isinstance(mask, np.ndarray) and self.nvec.ndim == 1:
+            if mask.shape != (int(self.nvec.sum()),):
+                raise ValueError(
+                    f"a flat action mask must have shape ({int(self.nvec.sum())},) = (sum(nvec),), got {mask.shape}"
+                )
+            mask = tuple(np.split(mask.astype(np.int8, copy=False), np.cumsum(self.nvec)[:-1]))
+        return super().sample(mask=mask, probability=probability)

@@ -1,0 +1,92 @@
+"""Sound-matching evaluations per second: the env, the batch API and the bare-engine floor.
+
+    python benchmarks/evaluate.py [--scenario kick] [--n 2000] [--repeats 3]
+
+For the same random candidates (normalised actions for one step) it times, in one run:
+
+* ``env``: ``reset()`` + ``step()`` of the parallel env per candidate;
+* ``Evaluator, 1 core``: :class:`raveforce_mae.Evaluator` in this process;
+* ``Evaluator, all cores``: the same with one worker process per core (the pool is
+  started before timing);
+* ``floor``: a bare engine per candidate -- a fresh instance, the candidate's code,
+  one render of the step -- with no reward at all.
+
+Every rate is also printed as a ratio to the floor of the same run (medians of the
+repeats), because the machine may be shared and absolute numbers move.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import statistics
+import time
+
+import numpy as np
+
+import raveforce_mae
+from raveforce_mae.core import new_engine
+
+
+def time_env(name: str, x: np.ndarray) -> float:
+    env = raveforce_mae.parallel_env(name)
+    agents = env.possible_agents
+    t0 = time.perf_counter()
+    for cand in x:
+        env.reset()
+        env.step({a: cand[i] for i, a in enumerate(agents)})
+    return time.perf_counter() - t0
+
+
+def time_evaluator(ev: raveforce_mae.Evaluator, x: np.ndarray) -> float:
+    t0 = time.perf_counter()
+    ev.evaluate(x)
+    return time.perf_counter() - t0
+
+
+def time_floor(sc: raveforce_mae.Scenario, x: np.ndarray) -> float:
+    codes = []
+    for cand in x:
+        values = {t.name: t.values(np.clip(cand[i][: len(t.free)], -1, 1)) for i, t in enumerate(sc.tracks)}
+        codes.append(sc.patch(values))
+    a, b = sc.bounds[0]
+    t0 = time.perf_counter()
+    for code in codes:
+        eng = new_engine(sc.sample_rate, sc.bpm, sc.seed, sc.samples)
+        eng.set_code(code)
+        eng.render(b - a)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--scenario", default="kick")
+    ap.add_argument("--n", type=int, default=2000, help="candidates per measurement")
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    cores = multiprocessing.cpu_count()
+    one = raveforce_mae.Evaluator(args.scenario)
+    many = raveforce_mae.Evaluator(args.scenario, workers=cores)
+    sc = one.scenario
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (args.n, len(one.agents), one.action_dim)).astype(np.float32)
+    many.evaluate(x[: 4 * cores])  # start the pool
+    one.evaluate(x[:8])
+    times: dict[str, list[float]] = {"env (reset + step)": [], "Evaluator, 1 core": [], "floor": []}
+    times[f"Evaluator, {cores} cores"] = []
+    for _ in range(args.repeats):
+        times["floor"].append(time_floor(sc, x))
+        times["env (reset + step)"].append(time_env(args.scenario, x))
+        times["Evaluator, 1 core"].append(time_evaluator(one, x))
+        times[f"Evaluator, {cores} cores"].append(time_evaluator(many, x))
+    many.close()
+    rate = {k: args.n / statistics.median(v) for k, v in times.items()}
+    print(f"{args.scenario}: {args.n} candidates, criteria {dict(sc.criteria)!r}, median of {args.repeats}")
+    print(f"{'path':<24} {'evaluations/s':>14} {'x floor':>8}")
+    for k, r in rate.items():
+        print(f"{k:<24} {r:>14.0f} {r / rate['floor']:>8.2f}")
+    print(f"batched features: {one.batch_features}")
+
+
+if __name__ == "__main__":
+    main()
