@@ -231,7 +231,9 @@ def plot(paths: list[str], png: str) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     p.add_argument("--scenario", default="bassline")
     p.add_argument("--targets", default="sampled", choices=["sampled", "reference"], help="what to train on")
     p.add_argument("--time-budget", type=float, default=1800.0, help="training seconds")
@@ -249,7 +251,12 @@ def main() -> None:
     p.add_argument("--model", default=None)
     p.add_argument("--json", default=None)
     p.add_argument("--plot", nargs="+", default=None, help="plot these JSON results instead of training")
-    p.add_argument("--png", default=str(ROOT / "docs" / "generalisation.png"))
+    p.add_argument("--png", default=str(ROOT / "docs" / "generalisation.png"), help="where to save the plot")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="accepted for uniformity with the other examples (this script prints one line per curve point)",
+    )
     args = p.parse_args()
     if args.plot:
         plot(args.plot, args.png)
