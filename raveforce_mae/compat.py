@@ -33,52 +33,104 @@ nothing is printed, nothing is downloaded, and step boundaries are exact frames.
 Under the hood the arguments become a one-track scenario (the code as the track's
 ``code``, one parameter per hole, the target as its mix) played by the Gymnasium
 environment, so ``make()`` has the environments' checks: the code is tried in the
-engine when the environment is made, a step shorter than one frame or a sample rate
-outside 8000..192000 Hz is refused, and runaway audio raises
-:class:`~raveforce_mae.EngineError`.
+engine when the environment is made, a step shorter than one engine block (128
+frames) or a sample rate outside 8000..192000 Hz is refused, and runaway audio raises
+:class:`~raveforce_mae.EngineError`. Bad arguments raise
+:class:`~raveforce_mae.ParameterError` (or :class:`~raveforce_mae.PatchError` for the
+code's holes) naming the argument, the value and what was expected.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gymnasium
 import numpy as np
 from gymnasium import spaces
 
+from glicol_wasm import BLOCK, SAMPLE_RATES
+
 from .defaults import DEFAULT_SAMPLE_RATE, DEFAULT_SEED
 from .envs.gym_env import RaveforceGymEnv
 from .errors import ParameterError, PatchError, ScenarioError
-from .params import Param
+from .params import Param, show_short
+from .patch import parse_template
 from .rewards import make_criterion
 from .scenario import Scenario, scenario_from_dict
+from .scenario.targets import MAX_TARGET_AMPLITUDE
 
 __all__ = ["RaveforceCompatEnv", "SpecBox", "make"]
 
 
+def _is_int(v: Any) -> bool:
+    return not isinstance(v, bool) and isinstance(v, (int, np.integer))
+
+
+def _is_real(v: Any) -> bool:
+    """A real number that has a float value (a bool or a 400-digit int has none)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        return False
+    try:
+        float(v)
+    except OverflowError:
+        return False
+    return True
+
+
 def _load_target(target: Any, sample_rate: int) -> Any:
     """A file is read (mono, resampled) with librosa, as RaveForce did; arrays go to the scenario as they are."""
+    what = "target"
     if isinstance(target, (str, os.PathLike)):
         import librosa
 
+        what = f"target file {os.fspath(target)!r}"
         try:
-            y, _ = librosa.load(os.fspath(target), sr=sample_rate, mono=True)
+            y = librosa.load(os.fspath(target), sr=sample_rate, mono=True)[0].astype(np.float32)
         except Exception as e:  # noqa: BLE001 - name the file whatever the decoder says
             raise ParameterError(f"target: cannot read audio file {os.fspath(target)!r}: {e}") from e
-        return y.astype(np.float32)
-    y = np.asarray(target, dtype=np.float32)
-    if y.ndim not in (1, 2) or y.size == 0:
-        raise ParameterError(f"target must be a non-empty 1-D array or a path, got shape {np.shape(target)}")
+    else:
+        try:
+            y = np.asarray(target)
+        except Exception as e:  # noqa: BLE001 - ragged lists and the like
+            raise ParameterError(
+                f"target must be a numpy array of audio or a path, got {target!r:.80}: {e}"
+            ) from None
+        if y.dtype.kind not in "fiu" or y.ndim not in (1, 2) or y.size == 0:
+            raise ParameterError(
+                "target must be a non-empty 1-D (or 2-D) array of audio samples or a path, "
+                f"got {type(target).__name__} of dtype {y.dtype} and shape {y.shape}"
+            )
+        y = y.astype(np.float32)
     if not np.isfinite(y).all():
-        raise ParameterError("target contains NaN or inf")
+        raise ParameterError(f"{what} contains NaN or inf; expected finite audio")
+    peak = float(np.max(np.abs(y)))
+    if peak > MAX_TARGET_AMPLITUDE:
+        raise ParameterError(
+            f"{what} peaks at {peak:.3g}; expected samples within ±{MAX_TARGET_AMPLITUDE:g} "
+            "(audio normally stays within ±1)"
+        )
     return y
+
+
+def _bound(spec: Sequence[Any], j: int, i: int) -> float:
+    v = spec[j]
+    if not _is_real(v):
+        raise ParameterError(
+            f"action_space[{i}]: {'low' if j == 1 else 'high'} must be a number, got {show_short(v)} "
+            f"in {show_short(spec)}"
+        )
+    return float(v)
 
 
 def _params(action_space: Sequence[Sequence[Any]]) -> list[Param]:
     """RaveForce's action specs as parameters ``p0, p1, ...`` (one per hole, in order)."""
+    if isinstance(action_space, (str, bytes, Mapping)) or not isinstance(action_space, Sequence):
+        raise ParameterError(
+            f"action_space must be a list of specs like [['lin', low, high], ...], got {action_space!r:.80}"
+        )
     out: list[Param] = []
     for i, spec in enumerate(action_space):
         if not isinstance(spec, (list, tuple)) or not spec:
@@ -88,21 +140,34 @@ def _params(action_space: Sequence[Sequence[Any]]) -> list[Param]:
             if kind in ("lin", "exp"):
                 if len(spec) != 3:
                     raise ParameterError(f"action_space[{i}]: {kind!r} takes [kind, low, high], got {spec!r}")
-                out.append(Param(f"p{i}", kind, low=float(spec[1]), high=float(spec[2])))
+                out.append(Param(f"p{i}", kind, low=_bound(spec, 1, i), high=_bound(spec, 2, i)))
             elif kind == "choose":
-                if len(spec) != 2 or not len(spec[1]):
+                if (
+                    len(spec) != 2
+                    or not isinstance(spec[1], (list, tuple, np.ndarray))
+                    or not len(spec[1])
+                    or not all(_is_real(v) for v in spec[1])
+                ):
                     raise ParameterError(
-                        f"action_space[{i}]: 'choose' takes ['choose', [v1, v2, ...]], got {spec!r}"
+                        f"action_space[{i}]: 'choose' takes ['choose', [v1, v2, ...]] with numbers, got {show_short(spec)}"
                     )
                 out.append(Param(f"p{i}", "choose", choices=tuple(float(v) for v in spec[1])))
             elif kind == "rel":
-                if len(spec) != 3 or not callable(spec[2]) or not isinstance(spec[1], int):
+                if len(spec) != 3 or not callable(spec[2]) or not _is_int(spec[1]):
                     raise ParameterError(
                         f"action_space[{i}]: 'rel' takes ['rel', index, function], got {spec!r}"
                     )
-                j = spec[1]
-                if not (0 <= j < len(action_space) and action_space[j][0] != "rel"):
-                    raise ParameterError(f"action_space[{i}]: 'rel' index {j} must name a non-rel hole")
+                j = int(spec[1])
+                if not (
+                    0 <= j < len(action_space)
+                    and isinstance(action_space[j], (list, tuple))
+                    and action_space[j]
+                    and action_space[j][0] != "rel"
+                ):
+                    raise ParameterError(
+                        f"action_space[{i}]: 'rel' index {j} must name a non-rel hole "
+                        f"(0..{len(action_space) - 1})"
+                    )
                 out.append(Param(f"p{i}", "rel", expr=spec[2], depends=(f"p{j}",)))
             else:
                 raise ParameterError(
@@ -110,6 +175,9 @@ def _params(action_space: Sequence[Sequence[Any]]) -> list[Param]:
                 )
         except ScenarioError as e:
             raise ParameterError(f"action_space[{i}]: {e}") from None
+    for i, p in enumerate(out):
+        if p.kind == "rel":
+            _try_rel(p, out[int(p.depends[0][1:])], i)
     return out
 
 
@@ -187,6 +255,23 @@ def _rel_range(p: Param, dep: Param) -> tuple[float, float]:
     return lo - pad, hi + pad
 
 
+def _try_rel(p: Param, src: Param, i: int) -> None:
+    """Call a ``rel`` function at its input's lowest, middle and highest values.
+
+    The loader probes the same points; doing it here names the failing spec.
+    """
+    for u in (-1.0, 0.0, 1.0):
+        x = src.from_unit(u)
+        try:
+            p.compute({src.name: x})
+        except ParameterError as e:
+            detail = str(e).split(": ", 1)[-1]
+            raise ParameterError(
+                f"action_space[{i}]: the 'rel' function failed for hole {src.name[1:]} = {x:g} "
+                f"({detail}); expected it to return a finite number for every value of that hole"
+            ) from e.__cause__
+
+
 def compat_scenario(
     code: str,
     target: Any,
@@ -198,7 +283,17 @@ def compat_scenario(
 ) -> Scenario:
     """The one-track scenario behind :func:`make` (see the module docs)."""
     params = _params(action_space)
-    holes = code.count("{}")
+    try:
+        template = parse_template(code)
+    except PatchError as e:
+        raise PatchError(f"code: {e}; make() takes positional {{}} holes only") from None
+    named = sorted({h for h in template.holes if h})
+    if named:
+        raise PatchError(
+            f"code: make() takes positional {{}} holes only (one per action spec), got "
+            f"{', '.join('{' + h + '}' for h in named)}"
+        )
+    holes = len(template.holes)
     if holes != len(params):
         raise ParameterError(
             f"code has {holes} '{{}}' holes but action_space has {len(params)} specs; "
@@ -244,17 +339,35 @@ class RaveforceCompatEnv(gymnasium.Wrapper):
     ) -> None:
         if not isinstance(code, str) or not code.strip():
             raise PatchError("code must be a non-empty Glicol patch with {} holes")
-        if isinstance(total_step, bool) or not isinstance(total_step, int) or total_step < 1:
+        if not _is_int(total_step) or total_step < 1:
             raise ParameterError(f"total_step must be a positive int, got {total_step!r}")
-        if not (isinstance(step_len, (int, float)) and step_len > 0 and math.isfinite(step_len)):
+        total_step = int(total_step)
+        if not (_is_real(step_len) and step_len > 0 and math.isfinite(step_len)):
             raise ParameterError(f"step_len must be a positive number of seconds, got {step_len!r}")
         sr = DEFAULT_SAMPLE_RATE if sample_rate is None else sample_rate
+        lo, hi = SAMPLE_RATES
+        if not _is_int(sr) or not lo <= sr <= hi:
+            raise ParameterError(f"sample_rate must be an int within {lo}..{hi} Hz, got {sample_rate!r}")
+        sr = int(sr)
+        if step_len * sr < BLOCK:
+            raise ParameterError(
+                f"step_len must be at least one engine block, {BLOCK} frames ({BLOCK / sr:.3g} s at {sr} Hz): "
+                f"the engine takes new numbers once per block; got {step_len!r} s ({step_len * sr:.3g} frames)"
+            )
+        if not isinstance(criteria, str):
+            raise ParameterError(
+                f"criteria must be a criterion name such as 'raw' or 'mrstft', got {criteria!r}"
+            )
+        try:
+            make_criterion("mse" if criteria == "raw" else criteria, sr)
+        except ValueError as e:
+            raise ParameterError(f"criteria: {e}") from None
         self.sample_rate = sr
         self.code = code
         self.total_step = total_step
         self.step_len = float(step_len)
         self.criteria = criteria
-        y = _load_target(target, int(sr) if isinstance(sr, (int, float)) and sr > 0 else DEFAULT_SAMPLE_RATE)
+        y = _load_target(target, sr)
         sc = compat_scenario(code, y, total_step, float(step_len), criteria, action_space, sr)
         super().__init__(RaveforceGymEnv(sc, on_engine_error="raise"))
         self.scenario = sc
@@ -270,7 +383,18 @@ class RaveforceCompatEnv(gymnasium.Wrapper):
         self._t = 0
 
     def _unit(self, action: Any) -> np.ndarray:
-        a = np.asarray(action, dtype=np.float64).ravel()
+        try:
+            a = np.asarray(action)
+        except Exception as e:  # noqa: BLE001 - ragged lists and the like
+            raise ParameterError(
+                f"action must be a list or array of numbers, got {action!r:.80}: {e}"
+            ) from None
+        if a.dtype.kind not in "fiu":
+            raise ParameterError(
+                f"action must be a list or array of numbers (one per non-rel hole), got "
+                f"{type(action).__name__} {action!r:.80} (dtype {a.dtype})"
+            )
+        a = a.astype(np.float64).ravel()
         if a.shape[0] == self._n_holes and len(self._order) != self._n_holes:
             a = a[sorted(self._order)]  # RaveForce-style full list: rel slots are recomputed
         if a.shape[0] != len(self._order):

@@ -35,6 +35,9 @@ from .errors import ParameterError, ScenarioError
 
 __all__ = [
     "KINDS",
+    "MAX_INT",
+    "MAX_MAGNITUDE",
+    "NOTE_RANGE",
     "Param",
     "compile_expr",
     "complete",
@@ -51,6 +54,18 @@ KINDS = ("lin", "exp", "note", "choose", "int", "rel")
 
 UNITS = ("hz", "midi")
 """Valid units of ``note`` parameters."""
+
+MAX_MAGNITUDE = 1e9
+"""Largest absolute value of a parameter's ``low``, ``high`` or choices. Glicol reads
+numbers as 32-bit floats and no node takes a useful value beyond this; the bound keeps
+``high - low`` finite, so that no value maps to ``inf``."""
+NOTE_RANGE = (0, 127)
+"""MIDI note numbers a ``note`` parameter may span (the MIDI range: 8.2 Hz to 12.5 kHz)."""
+MAX_INT = 999_999
+"""Largest absolute value of an ``int`` parameter's ``low`` and ``high``: numbers reach
+Glicol with six significant digits, so larger integers would be written rounded. An
+``int`` range has at most 1,999,999 values, none of them materialised: the value of an
+action is computed from its bin."""
 
 
 # -- numbers --------------------------------------------------------------------------------
@@ -84,6 +99,28 @@ def format_number(value: float) -> str:
     return s
 
 
+def _finite(v: Any) -> bool:
+    """Whether a real number is finite (a huge int is not: it has no float)."""
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
+
+
+def _float(v: Any) -> float:
+    """``float(v)``, with ints beyond the float range as infinities (refused as non-finite)."""
+    try:
+        return float(v)
+    except OverflowError:
+        return math.inf if v > 0 else -math.inf
+
+
+def show_short(v: Any) -> str:
+    """``repr(v)`` cut to 120 characters, for error messages."""
+    text = repr(v)
+    return text if len(text) < 120 else text[:117] + "..."
+
+
 def midi_to_hz(note: float) -> float:
     """Frequency in Hz of a MIDI note number (A4 = 69 = 440 Hz)."""
     return 440.0 * 2.0 ** ((note - 69.0) / 12.0)
@@ -114,7 +151,11 @@ def note_number(note: Any) -> int:
         return 12 * (int(m.group(3)) + 1) + _PC[m.group(1).lower()] + acc
     if isinstance(note, bool) or not isinstance(note, (int, float, np.integer, np.floating)):
         raise ValueError(f"not a note: {note!r}; expected a MIDI number or a name like 'A1'")
-    if not float(note).is_integer():
+    try:
+        whole = float(note).is_integer()
+    except OverflowError:  # an int beyond the float range
+        raise ValueError(f"not a MIDI note: {show_short(note)}; expected a number within 0..127") from None
+    if not whole:
         raise ValueError(f"a MIDI note must be a whole number, got {note!r}")
     return int(note)
 
@@ -292,13 +333,14 @@ class Param:
                 raise ScenarioError(f"{where}: 'choose' takes choices, not low/high")
             try:
                 ch = tuple(float(c) for c in self.choices)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 raise ScenarioError(
                     f"{where}: choices must be a list of numbers, got {self.choices!r}"
                 ) from None
-            if not ch or not all(math.isfinite(c) for c in ch):
+            if not ch or not all(math.isfinite(c) and abs(c) <= MAX_MAGNITUDE for c in ch):
                 raise ScenarioError(
-                    f"{where}: choices must be a non-empty list of finite numbers, got {self.choices!r}"
+                    f"{where}: choices must be a non-empty list of finite numbers within "
+                    f"-{MAX_MAGNITUDE:g}..{MAX_MAGNITUDE:g}, got {show_short(self.choices)}"
                 )
             set_(self, "choices", ch)
         elif self.choices:
@@ -309,9 +351,13 @@ class Param:
                 if (
                     isinstance(v, bool)
                     or not isinstance(v, (int, float, np.integer, np.floating))
-                    or not math.isfinite(v)
+                    or not _finite(v)
                 ):
                     raise ScenarioError(f"{where}: {k} must be a finite number, got {v!r}")
+                if abs(v) > MAX_MAGNITUDE:
+                    raise ScenarioError(
+                        f"{where}: {k} must be within -{MAX_MAGNITUDE:g}..{MAX_MAGNITUDE:g}, got {v!r}"
+                    )
                 set_(self, k, float(v))
             assert self.low is not None and self.high is not None
             if not self.low < self.high:
@@ -321,6 +367,16 @@ class Param:
             if self.kind in ("note", "int") and not (self.low.is_integer() and self.high.is_integer()):
                 raise ScenarioError(
                     f"{where}: '{self.kind}' needs whole-number low and high, got {self.low:g}, {self.high:g}"
+                )
+            if self.kind == "note" and not NOTE_RANGE[0] <= self.low < self.high <= NOTE_RANGE[1]:
+                raise ScenarioError(
+                    f"{where}: 'note' needs low and high within the MIDI range "
+                    f"{NOTE_RANGE[0]}..{NOTE_RANGE[1]}, got {self.low:g}..{self.high:g}"
+                )
+            if self.kind == "int" and not -MAX_INT <= self.low < self.high <= MAX_INT:
+                raise ScenarioError(
+                    f"{where}: 'int' needs low and high within -{MAX_INT}..{MAX_INT} (Glicol is "
+                    f"given six significant digits), got {self.low:g}..{self.high:g}"
                 )
         if self.kind == "note":
             unit = self.unit or "hz"
@@ -406,13 +462,23 @@ class Param:
             return exp
         n = self.n_values
         half_n = n * 0.5
+        last = n - 1
+        if kind == "int":
+            # Computed, not looked up: an int range may hold up to 2 * MAX_INT + 1 values.
+            base = float(self.low)  # type: ignore[arg-type]
+
+            def integer(u: float) -> float:
+                u = -1.0 if u < -1.0 else 1.0 if u > 1.0 else u
+                i = int((u + 1.0) * half_n)
+                return base + (i if i < last else last)
+
+            return integer
         if kind == "choose":
             table = self.choices
-        elif kind == "note" and self.unit == "hz":
+        elif kind == "note" and self.unit == "hz":  # at most 128 notes (NOTE_RANGE)
             table = tuple(midi_to_hz(self.low + i) for i in range(n))  # type: ignore[operator]
         else:
             table = tuple(float(self.low + i) for i in range(n))  # type: ignore[operator]
-        last = n - 1
 
         def discrete(u: float) -> float:
             u = -1.0 if u < -1.0 else 1.0 if u > 1.0 else u
@@ -471,7 +537,7 @@ class Param:
         Raises:
             ParameterError: for a ``rel`` parameter, or a non-finite value.
         """
-        value = float(value)
+        value = _float(value)
         if not math.isfinite(value):
             raise ParameterError(f"parameter {self.name!r}: value {value} is not finite")
         kind = self.kind
@@ -495,7 +561,7 @@ class Param:
         Raises:
             ValueError: if the value is outside the range or not one of the choices.
         """
-        value = float(value)
+        value = _float(value)
         if not math.isfinite(value):
             raise ValueError(f"expected a finite number, got {value}")
         if self.kind == "choose":
@@ -536,16 +602,19 @@ class Param:
             v = fn(env)
         else:
             assert callable(self.expr)
+            args = [env[d] for d in self.depends] if self.depends else [env]  # KeyError: a missing input
             try:
-                if self.depends:
-                    v = self.expr(*[env[d] for d in self.depends])
-                else:
-                    v = self.expr(env)
-            except KeyError:
-                raise
+                out = self.expr(*args)
             except Exception as e:  # noqa: BLE001 - user code; report which parameter failed
                 raise ParameterError(f"rel parameter {self.name!r}: its function raised {e!r}") from e
-            v = float(v)
+            if isinstance(out, bool) or not isinstance(out, (int, float, np.integer, np.floating)):
+                raise ParameterError(
+                    f"rel parameter {self.name!r}: its function returned {show_short(out)}; expected a number"
+                )
+            try:
+                v = float(out)
+            except OverflowError:  # an int beyond the float range
+                v = math.inf
         if not math.isfinite(v):
             raise ParameterError(f"rel parameter {self.name!r} computed {v}; expected a finite number")
         if self.low is not None:

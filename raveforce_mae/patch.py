@@ -3,7 +3,7 @@
 A track's Glicol text is written with holes for the numbers its agent chooses
 (``saw {note} >> lpf {cutoff} 2.0``). This module parses such text, renames a track's
 private ``~refs`` so that tracks cannot collide (``~env`` of track ``bass`` becomes
-``~bass_env``), and compiles a track's code into a Python format string, so that the
+``~bass__env``), and compiles a track's code into a Python format string, so that the
 per-step work is one ``str.format`` call.
 
 Glicol facts relied on here: a line is ``name: node >> ...``;
@@ -186,7 +186,7 @@ class CodeLine:
     """One line of a track's code: ``lhs: body``.
 
     Attributes:
-        lhs: The chain name as written in the code (``"bass"`` or ``"~bass_env"``).
+        lhs: The chain name as written in the code (``"bass"`` or ``"~bass__env"``).
         body: The chain template (refs already renamed, holes are parameter names).
         key: Where the line came from, for error messages (``"chain"``,
             ``"refs.env"``, ``"shared.clock"``).

@@ -356,16 +356,16 @@ def test_errors_are_importable_from_the_package():
 
 
 def test_make_refuses_what_the_envs_refuse():
-    """make() builds a scenario, so bad code, sub-frame steps and a zero sample rate fail at once."""
-    from raveforce_mae import ScenarioError
+    """make() builds a scenario, so bad code, sub-block steps and a zero sample rate fail at once."""
+    from raveforce_mae import ParameterError, ScenarioError
 
     t = np.zeros(4410, np.float32)
     spec = [["exp", 20, 2000]]
-    with pytest.raises(ScenarioError, match="sample_rate"):
+    with pytest.raises(ParameterError, match="sample_rate"):
         raveforce_mae.make(
             "o: sin {} >> mul 0.5", t, total_step=2, step_len=0.05, action_space=spec, sample_rate=0
         )
-    with pytest.raises(ScenarioError, match="at least one frame"):
+    with pytest.raises(ParameterError, match="step_len must be at least one engine block, 128 frames"):
         raveforce_mae.make("o: sin {} >> mul 0.5", t, total_step=2, step_len=1e-6, action_space=spec)
     with pytest.raises(ScenarioError, match="engine accepts"):
         raveforce_mae.make("o: sinx {} >> mul 0.5", t, total_step=2, step_len=1e-6 + 0.05, action_space=spec)

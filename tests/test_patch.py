@@ -74,11 +74,11 @@ def test_two_tracks_with_the_same_ref_name_are_namespaced():
     sc = scenario_from_dict(TWO_ENVS)
     low, high = sc.tracks
     v = sc.reference[0]
-    assert "~low_env: imp 8 >> envperc 0.001 0.05" in low.code(v["low"])
-    assert "low: sin 55 >> mul ~low_env" in low.code(v["low"])
-    assert "~high_env" in high.code(v["high"]) and "~low_env" not in high.code(v["high"])
+    assert "~low__env: imp 8 >> envperc 0.001 0.05" in low.code(v["low"])
+    assert "low: sin 55 >> mul ~low__env" in low.code(v["low"])
+    assert "~high__env" in high.code(v["high"]) and "~low__env" not in high.code(v["high"])
     patch = sc.patch(v)
-    assert patch.count("~low_env:") == 1 and patch.count("~high_env:") == 1
+    assert patch.count("~low__env:") == 1 and patch.count("~high__env:") == 1
     # the merged patch, rendered in one engine step by step, reproduces the sum of stems
     eng = glicol_wasm.Engine(sc.sample_rate, bpm=sc.bpm, seed=sc.seed)
     out = []

@@ -95,7 +95,7 @@ def test_kick_is_the_seed_example():
     v = t.values(np.array([-1.0, 0.0]))
     assert v["decay"] == pytest.approx(0.5 - 0.0001 - 0.0001)
     code = t.code(sc.reference[0]["kick"])
-    assert "envperc 0.002 0.4979" in code and "kick: sin 58 >> mul ~kick_env" in code
+    assert "envperc 0.002 0.4979" in code and "kick: sin 58 >> mul ~kick__env" in code
     assert sc.n_steps == 1 and sc.total_frames == 22050
 
 
@@ -570,5 +570,5 @@ reference.freq = 440
     sc = load_scenario(_write(tmp_path, text, "two.toml"))
     assert sc.agents == ("lead_0", "lead_1")
     code = sc.tracks[1].code(sc.reference[0]["lead_two"])
-    assert "~lead_two_env" in code and "lead_two: saw 440" in code
+    assert "~lead_two__env" in code and "lead_two: saw 440" in code
     assert format_number(sc.reference[0]["lead_two"]["freq"]) == "440"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import sys
 import time
 
@@ -149,6 +150,16 @@ def check_cmd(fetch: bool) -> None:
                 )
             else:
                 c.ok("renders", f"{code!r}: 0.5 s, peak {dbfs(peak)}, in {ms:.0f} ms")
+        except glicol_wasm.EngineCacheError as e:
+            # Its message names the cache path and says how to fix it (chmod, or another
+            # GLICOL_WASM_CACHE); fetching again would not help.
+            m = re.search(r"`([^`]+)`", str(e))
+            c.fail(
+                "cache",
+                str(e),
+                m.group(1) if m else "set GLICOL_WASM_CACHE to a folder of your own (mode 700)",
+            )
+            path = None
         except Exception as e:  # noqa: BLE001 - reported
             c.fail("renders", f"{type(e).__name__}: {e}", "python -m glicol_wasm fetch --force")
             path = None

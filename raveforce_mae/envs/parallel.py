@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 import warnings
 from collections.abc import Mapping
@@ -12,6 +13,8 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.utils import EzPickle, seeding
 from pettingzoo import ParallelEnv
+
+import glicol_wasm
 
 from ..errors import EngineError, ParameterError, ScenarioError
 from ..scenario import Scenario, load_scenario
@@ -142,6 +145,16 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
     is raised. Invalid input (NaN, wrong shape or dtype, unknown agents) always raises
     :class:`~raveforce_mae.ParameterError`: those are the caller's errors.
 
+    ## Threads
+    An environment is not thread-safe: its engines are WebAssembly instances that one
+    thread at a time may enter. A ``reset`` or ``step`` called while another thread is
+    inside ``reset`` or ``step`` of the same environment raises
+    :class:`glicol_wasm.ConcurrentUseError` at once (instead of corrupting the audio or
+    aborting the process); the call that was first is unaffected. Create one
+    environment per thread (environments are independent and play bit-identical audio
+    in any thread), or use a vector env (:mod:`raveforce_mae.vector`). The AEC and
+    Gymnasium forms go through the same check.
+
     ## Version History
     - v1: the default observation also carries semitone spectra (the ``pitch``
       criterion's) of the agent's stem, the mix and the coming targets, so that a note
@@ -161,7 +174,7 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
 
     def __init__(
         self,
-        scenario: str | Scenario = "ensemble",
+        scenario: str | os.PathLike[str] | Scenario = "ensemble",
         render_mode: str | None = None,
         max_cycles: int | None = None,
         native_spaces: bool = False,
@@ -220,7 +233,7 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
             )
         if isinstance(scenario, Scenario):
             sc = scenario.replace(**overrides) if overrides else scenario
-        elif isinstance(scenario, str):
+        elif isinstance(scenario, (str, os.PathLike)):
             sc = load_scenario(scenario, **overrides)
         else:
             raise ScenarioError(
@@ -277,6 +290,9 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
             dtype=np.float32,
         )
         self._index = {a: i for i, a in enumerate(self.possible_agents)}
+        self._guard = glicol_wasm.ConcurrentUseGuard(
+            "this environment", "create one environment per thread, or use a vector env"
+        )
         self._shapes = [self.action_space(a).shape for a in self.possible_agents]
         self._step = 0
         self._started = False
@@ -412,6 +428,12 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
         Raises:
             ValueError: on a target index outside the split.
         """
+        with self._guard:
+            return self._reset(seed, options)
+
+    def _reset(
+        self, seed: int | None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
         if seed is not None:
             self._np_random, self._np_random_seed = seeding.np_random(seed)
         self._select_target(options)
@@ -477,7 +499,27 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
             EngineError: only with ``on_engine_error="raise"``, if the engine fails (the
                 episode is over; ``reset`` works). By default an engine failure
                 truncates the episode instead (see Engine faults in the class docs).
+            glicol_wasm.ConcurrentUseError: if another thread is inside ``step`` or
+                ``reset`` of this env (see Threads in the class docs).
         """
+        # `with self._guard:` inlined: this is the hot path.
+        lock = self._guard.lock
+        if not lock.acquire(False):
+            self._guard.refuse()
+        try:
+            return self._step_locked(actions)
+        finally:
+            lock.release()
+
+    def _step_locked(
+        self, actions: Mapping[str, Any]
+    ) -> tuple[
+        dict[str, np.ndarray],
+        dict[str, float],
+        dict[str, bool],
+        dict[str, bool],
+        dict[str, dict[str, Any]],
+    ]:
         if not self._started:
             raise RuntimeError("step() called before reset(); call reset() first")
         if not self.agents:
@@ -542,10 +584,17 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
         self, err: EngineError, values: dict[str, dict[str, float]], clipped: list[bool]
     ) -> tuple[dict, dict, dict, dict, dict]:
         """End the episode cleanly after an engine failure (see Engine faults)."""
+        # The text depends on the track only (a bounded set): Python keeps one registry
+        # entry per distinct warning text, so per-fault details (step, values) would grow
+        # it without bound over a long run. They are in infos and last_engine_error.
+        cause = err.__cause__
+        kind = "runaway audio" if cause is None else type(cause).__name__
         warnings.warn(
-            f"{err} -- the episode is truncated (on_engine_error='truncate'); reset() starts a new one",
+            f"the Glicol engine of track {err.track!r} failed ({kind}); the episode is truncated "
+            "(on_engine_error='truncate'). The error is in infos[agent]['engine_error'] and "
+            "env.last_engine_error; reset() starts a new episode",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
         self._step += 1
         agents = self.possible_agents
@@ -585,7 +634,7 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
             if agent not in actions:
                 raise ParameterError(
                     f"no action for agent {agent!r}; every live agent must act each step "
-                    f"(got actions for {sorted(actions)})"
+                    f"(got actions for {list(actions)!r})"
                 )
             act = actions[agent]
             if self._discrete:
@@ -605,11 +654,9 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
             u = lst[: self._n_free[i]]
             clipped.append(any(v > 1.0 or v < -1.0 for v in u))
             values[track.name] = self.task.values(i, u)  # clips each value into [-1, 1]
-        extra = set(actions) - set(self.possible_agents)
+        extra = [a for a in actions if a not in self._index]
         if extra:
-            raise ParameterError(
-                f"actions for unknown agents {sorted(extra)}; agents are {self.possible_agents}"
-            )
+            raise ParameterError(f"actions for unknown agents {extra!r}; agents are {self.possible_agents}")
         return values, clipped
 
     def validate_action(self, agent: str, action: Any) -> np.ndarray:

@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import glicol_wasm
+
 from ..defaults import DEFAULT_BPM, DEFAULT_SAMPLE_RATE, DEFAULT_SEED
 from ..distributions import TargetSampler, TargetSplits
 from ..errors import ScenarioError
@@ -32,7 +34,16 @@ from . import model
 from .model import FrozenDict, Scenario, Track
 from .sources import TargetSource
 from .targets import Stage, audio_targets, load_samples, probe, reference_performance, render_targets
-from .validation import Ctx, constants_table, criterion, number, parse, track_from_table
+from .validation import (
+    Ctx,
+    check_name,
+    check_text,
+    constants_table,
+    criterion,
+    number,
+    parse,
+    track_from_table,
+)
 
 __all__ = [
     "OBSERVATION_KINDS",
@@ -53,6 +64,8 @@ MAX_EPISODE_SECONDS = 600.0
 are held in memory for a whole episode (about 4 bytes per frame per track, several
 times over), so a typo such as ``steps = 1000000`` is refused instead of exhausting
 memory."""
+MAX_TRACKS = 64
+"""Most tracks (agents) a scenario may have: each track renders in its own engine."""
 LATENCY = 256
 """Frames by which the built-in clock is delayed: a step's new numbers reach the engine
 at the next 128-frame block boundary, so a trigger 256 frames into the step always
@@ -227,7 +240,8 @@ def _apply_overrides(source: Mapping[str, Any], overrides: Mapping[str, Any], pa
                 raise ScenarioError(
                     f"override 'criteria' must be a dict of track name -> criterion, got {v!r}"
                 )
-            tracks = dict(data.get("tracks") or {})
+            tracks_in = data.get("tracks")
+            tracks = dict(tracks_in) if isinstance(tracks_in, Mapping) else {}
             for name, spec in v.items():
                 if name == "mix":
                     reward["mix_criterion"] = spec
@@ -239,11 +253,17 @@ def _apply_overrides(source: Mapping[str, Any], overrides: Mapping[str, Any], pa
                     )
             data["tracks"] = tracks
         elif k == "observation":
-            data["observation"] = {**(data.get("observation") or {}), "kind": v}
+            obs_in = data.get("observation")
+            data["observation"] = {**(obs_in if isinstance(obs_in, Mapping) else {}), "kind": v}
         elif k == "per_track":
-            data["targets"] = {**(data.get("targets") or {}), "per_track": v}
+            targets_in = data.get("targets")
+            data["targets"] = {**(targets_in if isinstance(targets_in, Mapping) else {}), "per_track": v}
         elif k == "targets":
-            data["targets"] = {**(data.get("targets") or {}), **_target_override(v, path)}
+            targets_in = data.get("targets")
+            data["targets"] = {
+                **(targets_in if isinstance(targets_in, Mapping) else {}),
+                **_target_override(v, path),
+            }
         elif k in ("name", "description"):
             data[k] = v
     return data
@@ -359,7 +379,13 @@ def build(data: dict[str, Any], path: Path | None, *, strict_patterns: bool) -> 
     description = data.get("description", "")
     if not isinstance(description, str):
         raise ctx.error("description", "a string", description)
-    seed = int(number(ctx, data.get("seed", DEFAULT_SEED), "seed", integer=True, what="an integer seed"))
+    seed_raw = data.get("seed", DEFAULT_SEED)
+    if isinstance(seed_raw, float) and seed_raw.is_integer():
+        seed_raw = int(seed_raw)  # 42.0 from Python is 42
+    try:
+        seed = glicol_wasm.check_seed(seed_raw, "scenario seed")
+    except (TypeError, ValueError) as e:
+        raise ctx.error("seed", f"an integer seed the engine honours ({e})", seed_raw) from None
 
     # timing
     timing = ctx.table(data.get("timing"), "timing", _TIMING_KEYS)
@@ -412,8 +438,15 @@ def build(data: dict[str, Any], path: Path | None, *, strict_patterns: bool) -> 
             f"{steps} steps of {step_seconds:g} s = {steps * step_seconds:g} s",
         )
     bounds = tuple((round(i * step_seconds * sr), round((i + 1) * step_seconds * sr)) for i in range(steps))
-    if any(b <= a for a, b in bounds):
-        raise ctx.error("timing", "steps of at least one frame", f"{step_seconds:g} s at {sr} Hz")
+    shortest = min(b - a for a, b in bounds)
+    if shortest < glicol_wasm.BLOCK:
+        raise ctx.error(
+            "timing",
+            f"steps of at least {glicol_wasm.BLOCK} frames ({glicol_wasm.BLOCK / sr:.3g} s at {sr} Hz): "
+            f"the engine takes new numbers once per block of {glicol_wasm.BLOCK} frames, so "
+            "the actions of shorter steps could not all be played",
+            f"steps of {step_seconds:g} s = {shortest} frames",
+        )
     total = bounds[-1][1]
     end = timing.get("end", "truncate")
     if end not in ("truncate", "terminate"):
@@ -439,14 +472,15 @@ def build(data: dict[str, Any], path: Path | None, *, strict_patterns: bool) -> 
     )
 
     # shared refs
-    shared_raw = ctx.table(data.get("shared"), "shared", list(data.get("shared") or {}))
+    shared_in = data.get("shared")
+    shared_raw = ctx.table(shared_in, "shared", list(shared_in) if isinstance(shared_in, Mapping) else [])
     shared_t: dict[str, Template] = {}
     for rname, body in shared_raw.items():
         key = f"shared.{rname}"
-        if not NAME.fullmatch(rname):
-            raise ctx.error(key, "a lowercase ref name (letters, digits, _; no ~)", rname)
+        check_name(ctx, rname, key, "shared ref name (without ~)")
         if not isinstance(body, str) or not body.strip():
             raise ctx.error(key, "a Glicol chain (a string)", body)
+        check_text(ctx, body.strip(), key, None, one_line=True)
         t = parse(ctx, body, key)
         for h in t.holes:
             if h not in constants:
@@ -496,6 +530,10 @@ def build(data: dict[str, Any], path: Path | None, *, strict_patterns: bool) -> 
     tracks_raw = data.get("tracks")
     if not isinstance(tracks_raw, Mapping) or not tracks_raw:
         raise ctx.error("tracks", "at least one track: a [tracks.<name>] table", tracks_raw)
+    if len(tracks_raw) > MAX_TRACKS:
+        raise ctx.error(
+            "tracks", f"at most {MAX_TRACKS} tracks (each plays in its own engine)", f"{len(tracks_raw)}"
+        )
     tracks: list[Track] = []
     raw_refs: dict[str, Any] = {}
     roles: dict[str, int] = {}

@@ -204,7 +204,7 @@ class Track:
         """The complete Glicol code for this track's own engine.
 
         It holds the track's audible chain (named after the track), its private refs
-        (namespaced: ``~env`` -> ``~<track>_env``) and the shared refs it uses.
+        (namespaced: ``~env`` -> ``~<track>__env``) and the shared refs it uses.
 
         Args:
             values: Parameter name -> value (``rel`` values are computed if missing).

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+import glicol_wasm
+
 from ..core import new_engine, render_values
 from ..errors import EngineError, GlicolError, ParameterError, ScenarioError
 from ..params import note_number
@@ -25,6 +27,7 @@ from .model import FrozenDict, Targets, Track
 from .validation import Ctx, is_number
 
 __all__ = [
+    "MAX_TARGET_AMPLITUDE",
     "Stage",
     "as_mono",
     "audio_targets",
@@ -35,6 +38,26 @@ __all__ = [
 ]
 
 _AUDIO_EXT = (".wav", ".flac")
+
+MAX_TARGET_AMPLITUDE = 1e3
+"""Largest absolute sample value of target audio and samples (+60 dB over full scale).
+
+Audio files hold samples within [-1, 1]; float files may go past it, but a peak of a
+thousand is already a broken or mis-scaled file, and far larger peaks (1e30) overflow
+the features to NaN. Such audio is refused when the scenario is loaded, naming the
+file and its peak."""
+
+
+def _check_peak(ctx: Ctx, y: np.ndarray, key: str, what: str, track: str | None) -> None:
+    peak = float(np.max(np.abs(y), initial=0.0))
+    if not peak <= MAX_TARGET_AMPLITUDE:
+        raise ctx.error(
+            key,
+            f"audio with samples within ±{MAX_TARGET_AMPLITUDE:g} (audio files normally stay within "
+            "±1; rescale it)",
+            f"{what} peaking at {peak:.3g}",
+            track,
+        )
 
 
 @dataclass(frozen=True)
@@ -244,6 +267,7 @@ def read_audio(
         raise ctx.error(key, "a non-empty audio file", str(file), track)
     if not np.isfinite(data).all():
         raise ctx.error(key, "audio without NaN or inf", str(file), track)
+    _check_peak(ctx, data, key, str(file), track)
     if mono:
         return np.ascontiguousarray(data.mean(axis=1, dtype=np.float32)), int(rate)
     return np.ascontiguousarray(data.T), int(rate)
@@ -260,6 +284,11 @@ def target_audio(
         y, rate = read_audio(ctx, file, key, track=track)
         label = str(file)
     elif isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], np.ndarray):
+        lo, hi = glicol_wasm.SAMPLE_FILE_RATES
+        if isinstance(v[1], bool) or not isinstance(v[1], (int, np.integer)) or not lo <= v[1] <= hi:
+            raise ctx.error(
+                key, f"(audio, sample rate) with an integer rate within {lo}..{hi} Hz", v[1], track
+            )
         y, rate, label = np.asarray(v[0], np.float32), int(v[1]), f"<array {key}>"
         y = as_mono(y)
     elif isinstance(v, np.ndarray):
@@ -269,6 +298,7 @@ def target_audio(
         raise ctx.error(key, "an audio file name (WAV or FLAC, relative to the scenario file)", v, track)
     if y.ndim != 1 or not y.size or not np.isfinite(y).all():
         raise ctx.error(key, "non-empty, finite mono or stereo audio", v, track)
+    _check_peak(ctx, y, key, label, track)
     expected = round(total * rate / sr)
     if abs(len(y) - expected) > 1:  # one frame is rounding (librosa rounds lengths up)
         what = "padded with silence" if len(y) < expected else "trimmed"
@@ -331,18 +361,33 @@ def load_samples(ctx: Ctx, raw: Any, base: Path) -> dict[str, tuple[np.ndarray, 
             raise ctx.error(
                 key, "a sample name of lowercase letters, digits and _ (played as sp \\name)", name
             )
+        lo, hi = glicol_wasm.SAMPLE_FILE_RATES
         if isinstance(v, tuple) and len(v) == 2:
-            audio, rate = np.asarray(v[0], np.float32), int(v[1])
+            if isinstance(v[1], bool) or not isinstance(v[1], (int, np.integer)):
+                raise ctx.error(key, f"(audio, sample rate) with an integer rate within {lo}..{hi} Hz", v[1])
+            try:
+                audio, rate = np.asarray(v[0], np.float32), int(v[1])
+            except (TypeError, ValueError) as e:
+                raise ctx.error(key, f"(audio array, sample rate) ({e})", v[0]) from None
         elif isinstance(v, str):
             audio, rate = read_audio(ctx, base / v, key, mono=False)
         else:
             raise ctx.error(key, "an audio file name (WAV or FLAC)", v)
+        if not lo <= rate <= hi:
+            raise ctx.error(
+                key,
+                f"audio at a sample rate within {lo}..{hi} Hz (the engine plays other rates wrongly; resample it)",
+                f"{v if isinstance(v, str) else '<array>'} at {rate} Hz",
+            )
+        if audio.ndim not in (1, 2):
+            raise ctx.error(key, "mono (n,) or (channels, n) audio", v)
         if audio.ndim == 1:
             audio = audio[None]
         if audio.shape[0] > 2:
             audio = audio.mean(axis=0, keepdims=True)
         if not audio.size or not np.isfinite(audio).all():
             raise ctx.error(key, "non-empty, finite audio", v)
+        _check_peak(ctx, audio, key, v if isinstance(v, str) else f"<array {key}>", None)
         audio.flags.writeable = False
         out[name] = (audio, rate)
     return out

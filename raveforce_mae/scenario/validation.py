@@ -29,6 +29,59 @@ _ROLE = NAME.pattern.replace("_", "")  # roles have no underscore: agents are <r
 BUILTIN_CONSTANTS = ("sample_rate", "bpm", "steps", "step_seconds", "beat", "bar")
 """Constants every scenario has: ``beat`` = 60/bpm s, ``bar`` = 4 beats."""
 
+REF_SEPARATOR = "__"
+"""Joins a track's name and a private ref's name in the engine (``~env`` of track
+``bass`` is ``~bass__env``). Track and ref names may not contain it nor end with
+``_`` (:data:`USER_NAME`), so two different (track, ref) pairs can never give the same
+name, and no shared ref can be named like a private one."""
+USER_NAME = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
+"""Track, ref and shared-ref names: lowercase words joined by single underscores."""
+_LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
+"""Characters that end a line (Python's ``str.splitlines``; Glicol splits at newlines)."""
+MAX_TEXT = 10_000
+"""Longest chain, ref or code text, in characters."""
+MAX_PARAMS = 256
+"""Most parameters (holes) one track may declare."""
+
+
+def check_name(ctx: Ctx, name: Any, key: str, what: str, track: str | None = None) -> None:
+    """Refuse a track or ref name that is not :data:`USER_NAME`."""
+    if not isinstance(name, str) or not USER_NAME.fullmatch(name):
+        raise ctx.error(
+            key,
+            f"a lowercase {what}: letters and digits, words joined by single underscores "
+            f"(no '{REF_SEPARATOR}', no '_' at the end: '{REF_SEPARATOR}' joins track and ref "
+            "names in the engine)",
+            name,
+            track,
+        )
+
+
+def check_text(ctx: Ctx, text: str, key: str, track: str | None, *, one_line: bool) -> None:
+    """Refuse chain text that could smuggle in another Glicol line, or that is too long.
+
+    A chain (``one_line``) is one line of Glicol: a ``;`` or any line break in it would
+    start a new line, which could be an extra audible chain outside the track's
+    namespace. Full ``code`` may use newlines and ``;`` (each line is checked), but no
+    other line break, which Glicol and this loader might split differently.
+    """
+    if len(text) > MAX_TEXT:
+        raise ctx.error(key, f"Glicol text of at most {MAX_TEXT:,} characters", f"{len(text):,}", track)
+    if one_line:
+        bad = [c for c in text if c in _LINE_BREAKS or c == ";"]
+    else:
+        bad = [c for c in text.replace("\r\n", "\n") if c in _LINE_BREAKS and c != "\n"]
+    if bad:
+        raise ctx.error(
+            key,
+            "one Glicol chain, without ';' or line breaks (a second line would be an extra chain "
+            "outside the track; use code = ... for several lines)"
+            if one_line
+            else "Glicol code whose lines end with newlines (\\n) only",
+            f"{text!r} (contains {bad[0]!r})" if len(text) < 100 else f"text containing {bad[0]!r}",
+            track,
+        )
+
 
 class Ctx:
     """Builds error messages that name the file, the track and the key."""
@@ -261,8 +314,9 @@ def track_from_table(
 ) -> tuple[Track, Any]:
     """One ``[tracks.<name>]`` table as a :class:`Track` and its raw reference (or ``None``)."""
     base = f"tracks.{tname}"
-    if not isinstance(tname, str) or not NAME.fullmatch(tname) or tname == "mix":
-        raise ctx.error(base, "a lowercase track name (letters, digits, _), not 'mix'", tname)
+    if tname == "mix":
+        raise ctx.error(base, "a track name other than 'mix' (the name of the target mix)", tname)
+    check_name(ctx, tname, base, "track name")
     t = ctx.table(traw, base, _TRACK_KEYS, tname)
     role = t.get("role", tname)
     if not isinstance(role, str) or not re.fullmatch(_ROLE, role):
@@ -292,17 +346,19 @@ def track_from_table(
         raise ctx.error(f"{base}.{chain_key}", "a Glicol chain (a string)", src, tname)
     lines_raw: list[tuple[str, bool, str, str]] = []  # name, is_ref, body, key
     if chain_key == "chain":
-        refs = ctx.table(t.get("refs"), f"{base}.refs", list(t.get("refs") or {}), tname)
+        refs_in = t.get("refs")
+        refs = ctx.table(
+            refs_in, f"{base}.refs", list(refs_in) if isinstance(refs_in, Mapping) else [], tname
+        )
         for rname, body in refs.items():
-            if not NAME.fullmatch(rname):
-                raise ctx.error(
-                    f"{base}.refs.{rname}", "a lowercase ref name (letters, digits, _; no ~)", rname, tname
-                )
+            check_name(ctx, rname, f"{base}.refs.{rname}", "ref name (without ~)", tname)
             if not isinstance(body, str) or not body.strip():
                 raise ctx.error(f"{base}.refs.{rname}", "a Glicol chain (a string)", body, tname)
+            check_text(ctx, body.strip(), f"{base}.refs.{rname}", tname, one_line=True)
             refs_src[rname] = body
             lines_raw.append((rname, True, body.strip(), f"refs.{rname}"))
-        if "\n" in src.strip() or ":" in src.split(">>")[0]:
+        check_text(ctx, src.strip(), f"{base}.chain", tname, one_line=True)
+        if ":" in src.split(">>")[0]:
             raise ctx.error(
                 f"{base}.chain",
                 'one chain without a name (e.g. "saw {note} >> lpf {cutoff} 1.0"); '
@@ -316,6 +372,7 @@ def track_from_table(
             raise ctx.error(
                 f"{base}.refs", "refs inside code (as ~name: ... lines) when code is used", track=tname
             )
+        check_text(ctx, src, f"{base}.code", tname, one_line=False)
         try:
             parsed = split_code(src)
         except PatchError as e:
@@ -330,6 +387,7 @@ def track_from_table(
         seen: set[str] = set()
         for lname, is_ref, body in parsed:
             if is_ref:
+                check_name(ctx, lname, f"{base}.code", f"ref name (~{lname})", tname)
                 if lname in seen:
                     raise ctx.error(
                         f"{base}.code", f"each ~ref defined once (~{lname} is defined twice)", track=tname
@@ -360,6 +418,8 @@ def track_from_table(
             items.append((spec.get("name", f"p{i}"), {k: v for k, v in spec.items() if k != "name"}))
     else:
         raise ctx.error(f"{base}.params", "a table of parameters (name = { kind = ..., ... })", praw, tname)
+    if len(items) > MAX_PARAMS:
+        raise ctx.error(f"{base}.params", f"at most {MAX_PARAMS} parameters", f"{len(items)}", tname)
     params_decl: dict[str, Param] = {}
     for pname, spec in items:
         key = f"{base}.params.{pname}"
@@ -437,7 +497,7 @@ def track_from_table(
 
     # refs: private ones are namespaced, shared ones are kept
     private = {r for ln, ref, _, _ in templates if ref for r in [ln]}
-    mapping = {r: f"{tname}_{r}" for r in private}
+    mapping = {r: f"{tname}{REF_SEPARATOR}{r}" for r in private}
     own: list[CodeLine] = []
     used_shared: list[str] = []
     for ln, ref, tpl, key in templates:
