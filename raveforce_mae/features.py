@@ -37,6 +37,15 @@ from .analysis import (
     valid_audio,
 )
 
+PITCH_N_FFT = 8192
+"""FFT size of the observation's semitone spectra (the ``pitch`` criterion's)."""
+PITCH_HOP = 4096
+"""Hop of the observation's semitone spectra (the ``pitch`` criterion's)."""
+PITCH_MIDI_LO = 24
+"""Lowest semitone band of the observation (MIDI 24 = C1)."""
+PITCH_MIDI_HI = 108
+"""Highest semitone band of the observation (MIDI 108 = C8)."""
+
 __all__ = [
     "DB_FLOOR",
     "DB_RANGE",
@@ -139,11 +148,15 @@ class StepObserver:
 
     Kinds (the per-agent shape is identical for every agent):
 
-    * ``"default"``: ``4 * n_mels + 1`` values: the long-term log-mel spectrum
-      (:func:`log_mel_summary`) of the agent's own stem, of the mix, of the agent's
-      own target stem for the coming step and of the target mix for the coming
-      step, then the step position ``(step + 1) / n_steps``. When a track has no
-      target stem its "own target" block repeats the mix target.
+    * ``"default"``: ``4 * n_mels + 4 * n_semitones + 1`` values: the long-term
+      log-mel spectrum (:func:`log_mel_summary`) of the agent's own stem, of the
+      mix, of the agent's own target stem for the coming step and of the target mix
+      for the coming step; then the same four signals' semitone spectra (what the
+      ``pitch`` criterion reads: band power of MIDI notes 24..108 from an 8192-point
+      STFT with hop 4096, averaged over the step's frames, in the same dB units), so
+      that a note can be told from its neighbour; then the step position
+      ``(step + 1) / n_steps``. When a track has no target stem its "own target"
+      blocks repeat the mix target.
     * ``"mel"``: the same four blocks as full log-mel frames (``n_frames x n_mels``
       each, row-major, frames padded with -1 up to the longest step) then the
       position; ``layout`` gives the slices.
@@ -200,17 +213,28 @@ class StepObserver:
             self.layout["mix_so_far"] = (slice(0, self.total), (self.total,))
             return
 
+        n_pitch = 0
         if kind == "default":
             block: tuple[int, ...] = (self.n_mels,)
+            self._pitch_bank = Filterbank.semitone(
+                self.sample_rate, PITCH_N_FFT, PITCH_MIDI_LO, PITCH_MIDI_HI
+            )
+            n_pitch = PITCH_MIDI_HI - PITCH_MIDI_LO + 1
         else:
             max_len = max(b - a for a, b in self.bounds)
             block = (n_frames(max_len, self._n_fft, self._hop), self.n_mels)
         size = int(np.prod(block))
+        self._n_pitch = n_pitch
         for i, name in enumerate(("own", "mix", "own_target", "mix_target")):
             self.layout[name] = (slice(i * size, (i + 1) * size), block)
-        self.layout["position"] = (slice(4 * size, 4 * size + 1), (1,))
+        if n_pitch:
+            for i, name in enumerate(("own_pitch", "mix_pitch", "own_target_pitch", "mix_target_pitch")):
+                a0 = 4 * size + i * n_pitch
+                self.layout[name] = (slice(a0, a0 + n_pitch), (n_pitch,))
+        end = 4 * size + 4 * n_pitch
+        self.layout["position"] = (slice(end, end + 1), (1,))
         self._block_size = size
-        self.shape = (4 * size + 1,)
+        self.shape = (end + 1,)
         self.low = np.full(self.shape, -1.0, dtype=np.float32)
         self.low[-1] = 0.0
         self.high = np.ones(self.shape, dtype=np.float32)
@@ -220,7 +244,7 @@ class StepObserver:
         self._own_rows = np.array(own)
         # A missing stem's row is never read (its agent sees the mix target).
         tgt = np.stack([np.zeros(self.total, np.float32) if r is None else r for r in rows])
-        feats = np.empty((self.n_steps, n_tracks + 1, size), dtype=np.float32)
+        feats = np.empty((self.n_steps, n_tracks + 1, size + n_pitch), dtype=np.float32)
         for s, (a, b) in enumerate(self.bounds):
             feats[s] = self._features(Analysis(tgt[:, a:b], self.sample_rate))
         self._target_feats = feats
@@ -236,28 +260,45 @@ class StepObserver:
         return self.low, self.high
 
     def _features(self, an: Analysis) -> np.ndarray:
-        """Per-row feature block, shape ``(rows, block_size)``, float32 in [-1, 1]."""
+        """Per-row features, shape ``(rows, block_size + n_pitch)``, float32 in [-1, 1].
+
+        The spectral block, then (``"default"``) the semitone block.
+        """
         if self.kind == "default":
             # Averaging over frames commutes with the filterbank: average first.
             mean_power = an.power(self._n_fft, self._hop).mean(axis=1)
             bank = Filterbank.mel(self.sample_rate, self._n_fft, self.n_mels)
-            return power_to_unit(bank(mean_power))
+            # The pitch criterion's STFT and filterbank: the Analysis caches the STFT,
+            # so with a pitch criterion it is computed once per step for both.
+            pitch = an.power(PITCH_N_FFT, PITCH_HOP).mean(axis=1)
+            return np.concatenate(
+                [power_to_unit(bank(mean_power)), power_to_unit(self._pitch_bank(pitch))], axis=1
+            )
         frames = power_to_unit(an.mel_power(self._n_fft, self._hop, self.n_mels))
         out = np.full((an.rows, self._block_size), -1.0, dtype=np.float32)
         out[:, : frames.shape[1] * self.n_mels] = frames.reshape(an.rows, -1)
         return out
 
     def _assemble(self, played: np.ndarray, next_step: int) -> np.ndarray:
-        k, size = self.n_tracks, self._block_size
+        k, size, m = self.n_tracks, self._block_size, self._n_pitch
         obs = np.empty((k,) + self.shape, dtype=np.float32)
-        obs[:, :size] = played[:k]
-        obs[:, size : 2 * size] = played[k]
+        obs[:, :size] = played[:k, :size]
+        obs[:, size : 2 * size] = played[k, :size]
+        p0 = 4 * size
+        if m:
+            obs[:, p0 : p0 + m] = played[:k, size:]
+            obs[:, p0 + m : p0 + 2 * m] = played[k, size:]
         if next_step < self.n_steps:
             t = self._target_feats[next_step]
-            obs[:, 2 * size : 3 * size] = t[self._own_rows]
-            obs[:, 3 * size : 4 * size] = t[k]
+            own = t[self._own_rows]
+            obs[:, 2 * size : 3 * size] = own[:, :size]
+            obs[:, 3 * size : 4 * size] = t[k, :size]
+            if m:
+                obs[:, p0 + 2 * m : p0 + 3 * m] = own[:, size:]
+                obs[:, p0 + 3 * m : p0 + 4 * m] = t[k, size:]
         else:
             obs[:, 2 * size : 4 * size] = 0.0
+            obs[:, p0 + 2 * m : p0 + 4 * m] = 0.0
         obs[:, -1] = next_step / self.n_steps
         return obs
 
@@ -272,7 +313,7 @@ class StepObserver:
         if self.kind == "waveform":
             self._buffer[:] = 0.0
             return np.zeros((self.n_tracks,) + self.shape, dtype=np.float32)
-        played = np.broadcast_to(self._silence, (self.n_tracks + 1, self._block_size))
+        played = np.broadcast_to(self._silence, (self.n_tracks + 1, self._silence.size))
         return self._assemble(played, 0)
 
     def observe(self, step: int, audio: np.ndarray) -> np.ndarray:

@@ -21,6 +21,7 @@ then the shared (mix) part and the per-track part are blended with the scenario'
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,9 +32,21 @@ from .analysis import Analysis
 from .core import RenderSession
 from .features import StepObserver
 from .rewards import StepScorer, blend
-from .scenario import Scenario
+from .scenario import Scenario, Targets
+from .scenario.sources import EpisodeTarget, check_split, render_target
 
 __all__ = ["StepReward", "Task"]
+
+
+@dataclass(frozen=True)
+class _Active:
+    """One set of targets with its prepared scorer and observer."""
+
+    targets: Targets
+    scorer: StepScorer
+    observer: StepObserver
+    actions: Any
+    target: EpisodeTarget | None
 
 
 @dataclass(frozen=True)
@@ -68,6 +81,9 @@ class Task:
         observation_shape: Per-agent feature shape (without an agent indicator).
     """
 
+    CACHE_SIZE = 128
+    """Rendered sampled targets kept per task (least recently used dropped first)."""
+
     def __init__(self, scenario: Scenario, max_cycles: int | None = None) -> None:
         sc = scenario
         self.scenario = sc
@@ -76,19 +92,86 @@ class Task:
         self.sample_rate = sc.sample_rate
         self._names = tuple(t.name for t in sc.tracks)
         self._mappers = tuple(t.action_mapper() for t in sc.tracks)
-        stems = sc.targets.stems
-        targets = [stems.get(t.name) for t in sc.tracks] + [sc.targets.mix]
-        self.per_track = bool(sc.targets.per_track_available)
-        self.weight = float(sc.shared_weight) if self.per_track else 1.0
-        self._scorer = StepScorer(
-            [sc.criteria[t.name] for t in sc.tracks] + [sc.criteria["mix"]],
-            sc.sample_rate,
-            targets,
-            list(sc.bounds),
-        )
-        self._observer = StepObserver(sc.observation, sc.sample_rate, targets, list(sc.bounds), self.n_tracks)
+        self._reference = self._prepare(sc.targets, sc.reference_steps, None)
+        self._cache: OrderedDict[tuple[str, int], _Active] = OrderedDict()
+        self._use(self._reference)
         self.observation_shape: tuple[int, ...] = tuple(self._observer.shape)
         self._session: RenderSession | None = None
+
+    def _prepare(self, targets: Targets, actions: Any, target: EpisodeTarget | None) -> _Active:
+        """The scorer and observer of one set of targets (their features computed once)."""
+        sc = self.scenario
+        stems = targets.stems
+        rows = [stems.get(t.name) for t in sc.tracks] + [targets.mix]
+        scorer = StepScorer(
+            [sc.criteria[t.name] for t in sc.tracks] + [sc.criteria["mix"]],
+            sc.sample_rate,
+            rows,
+            list(sc.bounds),
+        )
+        observer = StepObserver(sc.observation, sc.sample_rate, rows, list(sc.bounds), self.n_tracks)
+        return _Active(targets, scorer, observer, actions, target)
+
+    def _use(self, active: _Active) -> None:
+        self._active = active
+        self._scorer = active.scorer
+        self._observer = active.observer
+        self.per_track = bool(active.targets.per_track_available)
+        self.weight = float(self.scenario.shared_weight) if self.per_track else 1.0
+
+    def select(self, split: str | None = None, k: int = 0) -> None:
+        """Choose the targets of the next episodes.
+
+        Target ``k`` of ``split`` of the scenario's target source, or
+        (``split=None``) the scenario's fixed reference.
+
+        Rendered targets are kept in a least-recently-used cache of
+        :attr:`CACHE_SIZE` entries, so that replaying a test target is cheap.
+
+        Raises:
+            ValueError: if the scenario has no target source, or ``split``/``k`` is
+                invalid.
+        """
+        if split is None:
+            self._use(self._reference)
+            return
+        source = self.scenario.target_source
+        if source is None:
+            raise ValueError(
+                f"scenario {self.scenario.name!r} has no target distribution: add "
+                "[tracks.<name>.distribution] tables, a folder of MIDI files or a folder of loops"
+            )
+        check_split(split)
+        k = source.check_index(split, k)
+        key = (split, k)
+        active = self._cache.get(key)
+        if active is None:
+            target = render_target(self.scenario, source, split, k)
+            active = self._prepare(target.targets, target.actions, target)
+            self._cache[key] = active
+            while len(self._cache) > self.CACHE_SIZE:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(key)
+        self._use(active)
+
+    @property
+    def target(self) -> EpisodeTarget | None:
+        """The selected sampled target (``None`` for the scenario's fixed reference)."""
+        return self._active.target
+
+    def reference_actions(self, step: int) -> dict[str, np.ndarray]:
+        """Normalised actions that replay the selected target at scenario step ``step``.
+
+        Raises:
+            ValueError: if the selected target is audio (no performance to replay).
+        """
+        actions = self._active.actions
+        if actions is None:
+            raise ValueError(
+                f"the targets of scenario {self.scenario.name!r} are audio, not a performance to replay"
+            )
+        return {a: u.copy() for a, u in actions[step].items()}
 
     # -- spaces ---------------------------------------------------------------------------
 
@@ -180,12 +263,14 @@ class Task:
         return self._session.audio()
 
     def targets(self) -> dict[str, np.ndarray]:
-        """The target audio: mono float32 per track name (if available) and ``"mix"``."""
-        out = {n: s for n, s in self.scenario.targets.stems.items() if s is not None}
-        out["mix"] = self.scenario.targets.mix
+        """The selected target audio: mono float32 per track name (if available) and ``"mix"``."""
+        targets = self._active.targets
+        out = {n: s for n, s in targets.stems.items() if s is not None}
+        out["mix"] = targets.mix
         return out
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_session"] = None  # engines are not copied; reset() makes new ones
+        state["_cache"] = OrderedDict()  # rendered again when selected
         return state

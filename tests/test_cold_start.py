@@ -43,7 +43,8 @@ PROBE = textwrap.dedent(
     env.reset(seed=0)
     env.step({{a: np.zeros(env.action_space(a).shape, np.float32) for a in env.agents}})
     import gymnasium
-    g = gymnasium.make("raveforce_mae/Kick-v0")
+    from raveforce_mae.registration import env_id
+    g = gymnasium.make(env_id("kick"))
     g.reset(seed=0)
     g.step(g.action_space.sample())
     aec = raveforce_mae.env("ensemble")

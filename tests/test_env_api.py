@@ -101,8 +101,8 @@ def test_pettingzoo_registry():
     )
     from pettingzoo.env_registry.registration import make
 
-    par = make("parallel", "raveforce_mae/Ensemble-v0")
-    aec = make("aec", "raveforce_mae/Ensemble-v0")
+    par = make("parallel", "raveforce_mae/Ensemble-v1")
+    aec = make("aec", "raveforce_mae/Ensemble-v1")
     assert par.possible_agents == aec.possible_agents == ["bass_0", "kick_0", "hat_0"]
 
 
@@ -154,7 +154,7 @@ def test_spaces_identical_and_cached():
 
 
 def test_versioned_module_passes_max_cycles_test():
-    from raveforce_mae import raveforce_v0
+    from raveforce_mae import raveforce_v1
 
-    max_cycles_test(raveforce_v0)
-    assert raveforce_v0.parallel_env().metadata["name"] == "raveforce_v0"
+    max_cycles_test(raveforce_v1)
+    assert raveforce_v1.parallel_env().metadata["name"] == "raveforce_v1"

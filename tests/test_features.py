@@ -9,6 +9,7 @@ import pytest
 
 from raveforce_mae.features import (
     Analysis,
+    Filterbank,
     NonFiniteAudioError,
     StepObserver,
     hann_window,
@@ -16,6 +17,7 @@ from raveforce_mae.features import (
     log_mel_summary,
     mel_filterbank,
     n_frames,
+    power_to_unit,
     semitone_filterbank,
     stft_magnitude,
     valid_audio,
@@ -162,7 +164,7 @@ def test_default_layout_and_values(rng: np.random.Generator) -> None:
     targets, played, bounds = _scene(rng)
     obs = StepObserver("default", SR, targets, bounds, 3)
     lay = obs.layout
-    assert obs.shape == (4 * 32 + 1,)
+    assert obs.shape == (4 * 32 + 4 * 85 + 1,)  # mel blocks, semitone blocks (MIDI 24..108), position
     first = obs.reset()
     np.testing.assert_array_equal(first[:, lay["own"][0]], -1.0)  # silence
     np.testing.assert_array_equal(first[:, lay["position"][0]], 0.0)
@@ -184,6 +186,15 @@ def test_default_layout_and_values(rng: np.random.Generator) -> None:
         np.testing.assert_allclose(
             o[i, lay["own_target"][0]], log_mel_summary(targets[i, a2:b2], SR), atol=1e-5
         )
+        # the pitch criterion's semitone spectrum, averaged over the step's frames
+        for block, y in (
+            ("own_pitch", audio[i]),
+            ("mix_pitch", audio[3]),
+            ("own_target_pitch", targets[i, a2:b2]),
+        ):
+            p = Analysis(np.ascontiguousarray(y)[None], SR).power(8192, 4096)[0].mean(axis=0)
+            want = power_to_unit(Filterbank.semitone(SR, 8192, 24, 108)(p))
+            np.testing.assert_allclose(o[i, lay[block][0]], want, atol=1e-5)
     np.testing.assert_array_equal(o[:, -1], 2 / 4)
     a, b = bounds[-1]
     last = obs.observe(3, _step_audio(played, a, b))

@@ -26,7 +26,7 @@ class RaveforceGymEnv(gymnasium.Env[np.ndarray, np.ndarray], EzPickle):
 
     | | |
     |---|---|
-    | Creation | `raveforce_mae.gym_env("kick")` or `gymnasium.make("raveforce_mae/Kick-v0")` |
+    | Creation | `raveforce_mae.gym_env("kick")` or `gymnasium.make("raveforce_mae/Kick-v1")` |
     | Actions | `Box(-1, 1, (sum of the tracks' parameter counts,), float32)`; `action_type="discrete"`: `MultiDiscrete` of the same length |
     | Observations | `Box`: one track: its features; several: all tracks' features concatenated |
     | Reward | one track: its blended reward; several: the shared (mix) reward |
@@ -38,6 +38,9 @@ class RaveforceGymEnv(gymnasium.Env[np.ndarray, np.ndarray], EzPickle):
     - `max_cycles`: episode length in steps (default: the scenario's).
     - `on_engine_error`: ``"truncate"`` (default: an engine fault truncates the episode,
       with ``info["engine_error"]``) or ``"raise"``; see the parallel env's docs.
+    - `targets`: ``"reference"`` (default) or ``"sampled"`` (a target drawn at every
+      reset, reproducibly from the seed); `split`: ``"train"`` (default) or ``"test"``.
+      See Targets in the parallel env's docs.
     - `action_type`: ``"box"`` (default) or ``"discrete"``: a ``MultiDiscrete`` with
       each track's own indices, concatenated (no padding, so every index is valid and
       no mask is needed); see Discrete actions in the parallel env's docs. For
@@ -57,6 +60,9 @@ class RaveforceGymEnv(gymnasium.Env[np.ndarray, np.ndarray], EzPickle):
     far.
 
     ## Version History
+    - v1: the observation carries semitone spectra; sampled targets (``targets=``,
+      ``split=``, ``reset(options={"target": k})``, ``info["target_id"]``); see the
+      parallel env.
     - v0: initial release.
     """
 
@@ -123,7 +129,7 @@ class RaveforceGymEnv(gymnasium.Env[np.ndarray, np.ndarray], EzPickle):
         """Start a new performance (see :meth:`RaveforceParallelEnv.reset`)."""
         super().reset(seed=seed)
         obs, _ = self.par.reset(seed=seed, options=options)
-        return self._obs(obs), {"step": 0}
+        return self._obs(obs), {"step": 0, "target_id": self.par.target_id}
 
     def _obs(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         if self._single:
@@ -150,6 +156,7 @@ class RaveforceGymEnv(gymnasium.Env[np.ndarray, np.ndarray], EzPickle):
             reward = first["reward_shared"]
         info = {
             "step": first["step"],
+            "target_id": first["target_id"],
             "reward_shared": first["reward_shared"],
             "reward_tracks": {
                 a: (infos[a]["reward_track"] if infos[a]["per_track_available"] else None)
@@ -179,6 +186,15 @@ class RaveforceGymEnv(gymnasium.Env[np.ndarray, np.ndarray], EzPickle):
     def audio(self) -> dict[str, np.ndarray]:
         """The rendered stems and mix of the episode so far."""
         return self.par.audio()
+
+    def targets(self) -> dict[str, np.ndarray]:
+        """The episode's target audio (``mix`` and each track with a target stem)."""
+        return self.par.targets()
+
+    def reference_actions(self, step: int) -> np.ndarray:
+        """The action (all tracks concatenated) that replays the episode's target at ``step``."""
+        acts = self.par.reference_actions(step)
+        return np.concatenate([acts[a] for a in self._agents]).astype(np.float32)
 
     def close(self) -> None:
         """Release the engines."""

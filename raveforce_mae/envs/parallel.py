@@ -40,7 +40,7 @@ ACTION_TYPES = ("box", "discrete")
 DISCRETE_BINS = 11
 """Default number of indices of a ``lin`` or ``exp`` parameter with ``action_type="discrete"``."""
 
-ENV_VERSION = 0
+ENV_VERSION = 1
 """Bumped whenever dynamics, observations or rewards change (see the Version History)."""
 
 
@@ -63,9 +63,10 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
 
     ## Observations
     Features from :mod:`raveforce_mae.features` (``observation`` setting of the
-    scenario): by default a compact log-mel summary of the agent's own stem and of the
-    mix from the last step, the same features of the targets for the coming step, and
-    the step position; then (``agent_indicator=True``) a one-hot vector of the agent.
+    scenario): by default a compact log-mel summary and a semitone spectrum (the
+    ``pitch`` criterion's, MIDI 24..108, so that a note can be told from its
+    neighbour) of the agent's own stem and of the mix from the last step, the same
+    features of the targets for the coming step, and the step position; then (``agent_indicator=True``) a one-hot vector of the agent.
     All agents share one observation space, so parameter-sharing trainers work.
 
     ## Actions
@@ -135,6 +136,13 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
       agent indicator.
     - `agent_indicator`: append the agent one-hot to observations (default True).
     - `on_engine_error`: ``"truncate"`` (default) or ``"raise"``; see Engine faults.
+    - `targets`: ``"reference"`` (default: the scenario's one fixed performance) or
+      ``"sampled"``: every ``reset`` draws the episode's target from the scenario's
+      target source (``[tracks.<name>.distribution]``, MIDI or audio folders); see
+      Targets. A dict is a scenario override of the ``[targets]`` table instead
+      (e.g. ``{"bass": "riff.mid"}``).
+    - `split`: ``"train"`` (default) or ``"test"``: which split sampled targets come
+      from.
     - `action_type`: ``"box"`` (default, continuous) or ``"discrete"`` (see Discrete
       actions).
     - `discrete_bins`: indices of each ``lin``/``exp`` parameter with
@@ -142,6 +150,18 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
     - `**overrides`: scenario settings (``shared_weight``, ``criterion``,
       ``observation``, ...); any other keyword raises ``ScenarioError`` naming the
       closest valid keywords (``render_mod``: "did you mean 'render_mode'?").
+
+    ## Targets
+    With ``targets="sampled"``, ``reset(seed=s)`` draws the index ``k`` of the
+    episode's target from ``np_random`` (``np_random.bit_generator.random_raw() >> 1``;
+    for a split of ``n`` targets, that modulo ``n``), so equal seeds give bit-identical
+    targets, audio, observations and rewards; ``reset(options={"target": k})`` plays
+    target ``k`` of the split instead. The target itself depends only on the
+    scenario, the split and ``k`` (a documented generator, not numpy's), so target
+    ``k`` is the same on every machine. ``infos[agent]["target_id"]`` is ``k`` (0 for
+    the fixed reference) and :meth:`targets` returns the episode's target audio.
+    Rendered targets are cached (least recently used first out), so replaying the
+    test split is cheap.
 
     ## Engine faults
     A legal action can still make the Glicol engine fail: a node that panics (a wasm
@@ -168,6 +188,12 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
     Gymnasium forms go through the same check.
 
     ## Version History
+    - v1: the default observation also carries semitone spectra (the ``pitch``
+      criterion's) of the agent's stem, the mix and the coming targets, so that a note
+      can be heard (a linear probe names the played note of ``bassline``); sampled
+      targets (``targets="sampled"``, ``split=``, ``reset(options={"target": k})``)
+      and ``infos[agent]["target_id"]``. With the default ``targets="reference"``
+      dynamics and rewards are those of v0.
     - v0: initial release.
     """
 
@@ -186,6 +212,8 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
         native_spaces: bool = False,
         agent_indicator: bool | None = None,
         on_engine_error: str = "truncate",
+        targets: str | Mapping[str, Any] = "reference",
+        split: str = "train",
         action_type: str = "box",
         discrete_bins: int = DISCRETE_BINS,
         **overrides: Any,
@@ -198,10 +226,25 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
             native_spaces=native_spaces,
             agent_indicator=agent_indicator,
             on_engine_error=on_engine_error,
+            targets=targets,
+            split=split,
             action_type=action_type,
             discrete_bins=discrete_bins,
             **overrides,
         )
+        if isinstance(targets, Mapping):
+            overrides = {**overrides, "targets": targets}
+            targets = "reference"
+        if targets not in ("reference", "sampled"):
+            raise ValueError(
+                f'targets must be "reference" (the scenario\'s fixed performance) or "sampled" '
+                f"(a target drawn at every reset), got {targets!r}"
+            )
+        if split not in ("train", "test"):
+            raise ValueError(f'split must be "train" or "test", got {split!r}')
+        self.target_mode = targets
+        self.split = split
+        self.target_id = 0
         if action_type not in ACTION_TYPES:
             raise ValueError(f"action_type must be one of {list(ACTION_TYPES)}, got {action_type!r}")
         if (
@@ -248,6 +291,12 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
         self._action_dim = max(self._n_free) if self._n_free else 0
         self.task = Task(sc, self.max_cycles)
         """The scenario's task: targets, render session, reward and observation."""
+        if targets == "sampled" and sc.target_source is None:
+            raise ScenarioError(
+                f'targets="sampled": scenario {sc.name!r} has no target distribution; add '
+                "[tracks.<name>.distribution] tables (see scenarios/README.md), a folder of MIDI "
+                'files ([targets] <track> = "riffs/") or a folder of loops ([targets] folder = "loops/")'
+            )
 
         feat_shape = self.task.observation_shape
         low, high = _bounds(*self.task.observation_bounds(), feat_shape)
@@ -279,8 +328,6 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
         self._value_names = [tuple(t.values([0.0] * len(t.free))) for t in sc.tracks]
         self._n_values = max((len(v) for v in self._value_names), default=0)
         self._last_values: dict[str, dict[str, float]] = {}
-        self.target_id = 0
-        """Index of the episode's target (0: the scenario's reference target)."""
         self._guard = glicol_wasm.ConcurrentUseGuard(
             "this environment", "create one environment per thread, or use a vector env"
         )
@@ -410,17 +457,24 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
             seed: Seeds ``np_random``. The audio itself is deterministic: every episode
                 uses fresh engine instances seeded with the scenario's seed, so equal
                 actions give bit-identical audio, observations and rewards.
-            options: Unused; accepted for API compatibility.
+            options: ``{"target": k}`` plays target ``k`` of the split (with
+                ``targets="sampled"``); other keys are ignored.
 
         Returns:
             Observations and infos, keyed by agent.
+
+        Raises:
+            ValueError: on a target index outside the split.
         """
         with self._guard:
-            return self._reset(seed)
+            return self._reset(seed, options)
 
-    def _reset(self, seed: int | None) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
+    def _reset(
+        self, seed: int | None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
         if seed is not None:
             self._np_random, self._np_random_seed = seeding.np_random(seed)
+        self._select_target(options)
         feats = self.task.reset()
         self._started = True
         self.agents = self.possible_agents[:]
@@ -457,6 +511,32 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
         names = self._value_names[i]
         out[: len(names)] = [values[n] for n in names]
         return out
+
+    def _select_target(self, options: Mapping[str, Any] | None) -> None:
+        """Choose the episode's target (see Targets in the class docs)."""
+        k = None
+        if options:
+            if not isinstance(options, Mapping):
+                raise ValueError(f"options must be a dict such as {{'target': 3}}, got {options!r}")
+            # other keys are ignored, as Gymnasium's envs do (checkers pass their own)
+            k = options.get("target")
+        if self.target_mode == "reference":
+            if k is not None and k != 0:
+                raise ValueError(
+                    f'options["target"]={k!r}: with targets="reference" there is one target (0); '
+                    'create the env with targets="sampled" to choose among many'
+                )
+            self.target_id = 0
+            return
+        source = self.scenario.target_source
+        assert source is not None  # checked in __init__
+        if k is None:
+            # one raw draw of the seeded generator: stable across numpy versions
+            k = source.index(self.split, int(self.np_random.bit_generator.random_raw()) >> 1)
+        else:
+            k = source.check_index(self.split, k)
+        self.task.select(self.split, k)
+        self.target_id = k
 
     def step(
         self, actions: Mapping[str, Any]
@@ -724,8 +804,16 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
         return self.task.audio()
 
     def targets(self) -> dict[str, np.ndarray]:
-        """The target audio: mono float32 per track name (if available) and ``"mix"``."""
+        """The episode's target audio: mono float32 per track name (if available) and ``"mix"``."""
         return self.task.targets()
+
+    def reference_actions(self, step: int) -> dict[str, np.ndarray]:
+        """Normalised actions (per agent) that replay the episode's target at step ``step``.
+
+        Raises:
+            ValueError: if the target is audio (no performance to replay).
+        """
+        return self.task.reference_actions(self.task.step_index(step))
 
     @property
     def history(self) -> list[dict[str, Mapping[str, float]]]:

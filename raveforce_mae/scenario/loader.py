@@ -25,11 +25,15 @@ import glicol_wasm
 
 from .._suggest import did_you_mean
 from ..defaults import DEFAULT_BPM, DEFAULT_SAMPLE_RATE, DEFAULT_SEED
+from ..distributions import TargetSampler, TargetSplits
 from ..errors import ScenarioError
+from ..folder_targets import FolderTargets
+from ..midi import MidiFolder, midi_reference
 from ..params import format_number
 from ..patch import NAME, CodeLine, Template
 from . import model
 from .model import FrozenDict, Scenario, Track
+from .sources import TargetSource
 from .targets import Stage, audio_targets, load_samples, probe, reference_performance, render_targets
 from .validation import (
     Ctx,
@@ -80,7 +84,7 @@ _TARGET_KEYS_FIXED = ("mix", "per_track")
 _OVERRIDE_KEYS = (
     "steps", "n_steps", "bpm", "sample_rate", "step_beats", "step_seconds", "end", "seed",
     "shared_weight", "criterion", "mix_criterion", "criteria", "observation", "per_track",
-    "name", "description",
+    "name", "description", "targets",
 )  # fmt: skip
 OVERRIDE_KEYS = _OVERRIDE_KEYS
 """The settings :meth:`Scenario.replace` and ``load_scenario(name, **overrides)`` accept."""
@@ -259,9 +263,109 @@ def _apply_overrides(source: Mapping[str, Any], overrides: Mapping[str, Any], pa
         elif k == "per_track":
             targets_in = data.get("targets")
             data["targets"] = {**(targets_in if isinstance(targets_in, Mapping) else {}), "per_track": v}
+        elif k == "targets":
+            targets_in = data.get("targets")
+            data["targets"] = {
+                **(targets_in if isinstance(targets_in, Mapping) else {}),
+                **_target_override(v, path),
+            }
         elif k in ("name", "description"):
             data[k] = v
     return data
+
+
+def _target_override(v: Any, path: Path | None) -> dict[str, Any]:
+    """``targets={...}``: ``[targets]`` entries; relative paths from the current directory."""
+    if not isinstance(v, Mapping):
+        raise ScenarioError(
+            f"{path or '<scenario>'}: override 'targets' must be a dict such as "
+            f'{{"bass": "riff.mid"}} or {{"folder": "loops/"}}, got {v!r}'
+        )
+    out: dict[str, Any] = {}
+    for key, val in v.items():
+        if isinstance(val, (str, os.PathLike)):
+            val = str(Path(os.fspath(val)).resolve())
+        elif isinstance(val, Mapping) and isinstance(val.get("file"), (str, os.PathLike)):
+            val = {**val, "file": str(Path(os.fspath(val["file"])).resolve())}
+        out[key] = val
+    return out
+
+
+_MIDI_SUFFIXES = (".mid", ".midi")
+_MIDI_OPTIONS = ("file", "transpose", "track", "channel", "offset", "sustain", "overlap", "level", "clock")
+
+
+def _midi_targets(
+    ctx: Ctx,
+    tracks: list[Track],
+    raw: dict[str, Any],
+    raw_refs: dict[str, Any],
+    base: Path,
+    steps: int,
+    bpm: float,
+    timing: dict[str, float],
+) -> dict[str, MidiFolder]:
+    """Take the MIDI entries out of ``[targets]``: files merge into the reference blocks.
+
+    ``[targets] bass = "riff.mid"`` (or ``{ file = "riff.mid", transpose = -12 }``)
+    becomes track ``bass``'s note line (merged over its reference block); a folder of
+    ``.mid`` files becomes a distribution (returned, track -> folder).
+    """
+    folders: dict[str, MidiFolder] = {}
+    for t in tracks:
+        v = raw.get(t.name)
+        opts: dict[str, Any] = {}
+        if isinstance(v, Mapping) and "file" in v:
+            opts = ctx.table(v, f"targets.{t.name}", _MIDI_OPTIONS, t.name)
+            v = opts.pop("file")
+        if not isinstance(v, (str, os.PathLike)):
+            continue
+        p = base / os.fspath(v)
+        is_folder = p.is_dir() and any(f.suffix.lower() in _MIDI_SUFFIXES for f in p.iterdir())
+        if not (is_folder or p.suffix.lower() in _MIDI_SUFFIXES):
+            continue
+        key = f"targets.{t.name}"
+        notes = [q for q in t.free if q.kind == "note"]
+        if not notes:
+            raise ctx.error(key, "a track with a 'note' parameter for a MIDI target", str(v), t.name)
+        names = [q.name for q in t.params]
+        grid: dict[str, Any] = {
+            "steps": steps,
+            "bpm": bpm,
+            **timing,
+            "low": notes[0].low,
+            "high": notes[0].high,
+            "note_param": notes[0].name,
+            "rest": "level" if "level" in names else "hold",
+            **opts,
+        }
+        raw.pop(t.name)
+        if is_folder:
+            folders[t.name] = MidiFolder(p, **grid)
+            continue
+        if not p.is_file():
+            raise ctx.error(
+                key, "an existing .mid file (relative to the scenario file)", f"{p} (missing)", t.name
+            )
+        try:
+            block = midi_reference(p, **grid)
+        except ScenarioError as e:
+            raise ctx.error(key, f"a MIDI note line this track can play ({e})", str(v), t.name) from None
+        raw_refs[t.name] = {**(raw_refs[t.name] or {}), **block}
+    return folders
+
+
+def _audio_folder(ctx: Ctx, tracks: list[Track], v: Any, base: Path) -> FolderTargets | None:
+    """``[targets] folder = "loops/"``: a folder of audio loops, split by subfolder name."""
+    if v is None:
+        return None
+    if not isinstance(v, (str, os.PathLike)):
+        raise ctx.error("targets.folder", "a folder of audio loops (a path)", v)
+    p = base / os.fspath(v)
+    try:
+        return FolderTargets(p, tracks=[t.name for t in tracks])
+    except ScenarioError as e:
+        raise ctx.error("targets.folder", f"a folder of audio loops ({e})", str(v)) from None
 
 
 # -- the builder -----------------------------------------------------------------------------------------------
@@ -458,13 +562,68 @@ def build(data: dict[str, Any], path: Path | None, *, strict_patterns: bool) -> 
 
     # targets
     targets_raw = ctx.table(
-        data.get("targets"), "targets", list(_TARGET_KEYS_FIXED) + [t.name for t in tracks]
+        data.get("targets"), "targets", list(_TARGET_KEYS_FIXED) + ["folder"] + [t.name for t in tracks]
     )
     per_track = targets_raw.pop("per_track", True)
     if not isinstance(per_track, bool):
         raise ctx.error("targets.per_track", "true or false", per_track)
+    grid_timing = {"step_beats": step_beats} if step_beats is not None else {"step_seconds": step_seconds}
+    midi_folders = _midi_targets(ctx, tracks, targets_raw, raw_refs, base_dir, steps, bpm, grid_timing)
+    folder = _audio_folder(ctx, tracks, targets_raw.pop("folder", None), base_dir)
+    dist_specs = {
+        t.name: tracks_raw[t.name]["distribution"]
+        for t in tracks
+        if isinstance(tracks_raw[t.name], Mapping) and tracks_raw[t.name].get("distribution") is not None
+    }
+    splits = None
+    if dist_specs:
+        params: dict[str, dict[str, Any]] = {t.name: {p.name: p for p in t.params} for t in tracks}
+        splits = TargetSplits(TargetSampler(dist_specs, params, steps, where=ctx.where), name)
+    if folder is not None and (dist_specs or midi_folders):
+        raise ctx.error(
+            "targets.folder",
+            "either a folder of audio loops or parameter distributions / MIDI folders, not both",
+            targets_raw.get("folder", "folder"),
+        )
+    tsource: TargetSource | None = None
+    if splits is not None or midi_folders or folder is not None:
+        tsource = TargetSource(
+            splits,
+            FrozenDict(midi_folders),
+            folder,
+            FrozenDict({n: FrozenDict(b) for n, b in raw_refs.items() if b is not None}),
+            per_track,
+        )
+        for n, mf in midi_folders.items():
+            # the fixed reference of a track whose notes come from a folder: its first train file
+            block = mf.reference("train", 0) if mf.split("train") else mf.reference("test", 0)
+            raw_refs[n] = {
+                **(raw_refs[n] or {}),
+                **{k: v for k, v in block.items() if k not in (raw_refs[n] or {})},
+            }
+        if folder is None:
+            # a track with no reference block plays the first train target
+            missing_refs = [t.name for t in tracks if raw_refs[t.name] is None]
+            if missing_refs:
+                first = tsource.blocks_for("train", 0)
+                for n in missing_refs:
+                    if n in first:
+                        raw_refs[n] = first[n]
     have_ref = [t.name for t in tracks if raw_refs[t.name] is not None]
-    if targets_raw:
+    if folder is not None:
+        if have_ref or targets_raw:
+            raise ctx.error(
+                "targets.folder",
+                "a folder of loops as the only target (no reference blocks, no other target files)",
+                str(folder.path),
+            )
+        train = folder.split("train")
+        if not len(train):
+            raise ctx.error("targets.folder", "a folder with at least one train target", str(folder.path))
+        first_item = {k: str(v) for k, v in train[0].items() if v is not None}
+        targets = audio_targets(ctx, stage, first_item, folder.path, per_track)
+        reference = ref_actions = None
+    elif targets_raw:
         if have_ref:
             raise ctx.error(
                 f"tracks.{have_ref[0]}.reference",
@@ -516,6 +675,7 @@ def build(data: dict[str, Any], path: Path | None, *, strict_patterns: bool) -> 
         source=source,
         reference_steps=ref_actions,
         shared_lines=shared_lines,
+        target_source=tsource,
     )
 
 

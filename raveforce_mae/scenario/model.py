@@ -261,6 +261,9 @@ class Scenario:
         reference_steps: The normalised actions of the reference performance, per step
             (agent -> float32 array), or ``None``; see :meth:`reference_actions`.
         shared_lines: The shared refs as lines of code.
+        target_source: Where sampled targets come from (``[tracks.<name>.distribution]``,
+            MIDI folders, a folder of loops), or ``None``: see
+            :class:`~raveforce_mae.scenario.sources.TargetSource`.
     """
 
     name: str
@@ -288,6 +291,8 @@ class Scenario:
     source: Mapping[str, Any] = field(default_factory=lambda: FrozenDict(), repr=False)
     reference_steps: tuple[Mapping[str, np.ndarray], ...] | None = field(default=None, repr=False)
     shared_lines: tuple[CodeLine, ...] = field(default=(), repr=False)
+    # a scenario.sources.TargetSource; typed Any so that the model imports nothing above it
+    target_source: Any = field(default=None, repr=False)
 
     # -- lookups -----------------------------------------------------------------------------
 

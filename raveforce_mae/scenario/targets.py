@@ -197,7 +197,7 @@ def reference_performance(
                         if not is_number(v):
                             raise ValueError(f"expected a number, got {v!r}")
                         u = p.to_unit(p.check(v))
-                except (ValueError, ParameterError) as e:
+                except (ValueError, ParameterError, OverflowError) as e:  # OverflowError: a huge int
                     raise ctx.error(
                         key if not isinstance(raw[p.name], list) else f"{key}[{i}]",
                         f"a value this parameter can take ({e})",

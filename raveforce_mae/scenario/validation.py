@@ -21,7 +21,9 @@ from ..patch import NAME, CodeLine, Template, parse_template, split_code
 from ..rewards import make_criterion
 from .model import FrozenDict, Track, show
 
-_TRACK_KEYS = ("chain", "code", "refs", "params", "reference", "criterion", "role", "description")
+_TRACK_KEYS = (
+    "chain", "code", "refs", "params", "reference", "distribution", "criterion", "role", "description",
+)  # fmt: skip
 _PARAM_KEYS = ("name", "kind", "low", "high", "choices", "unit", "expr", "depends", "doc")
 _ROLE = NAME.pattern.replace("_", "")  # roles have no underscore: agents are <role>_<n>
 BUILTIN_CONSTANTS = ("sample_rate", "bpm", "steps", "step_seconds", "beat", "bar")
