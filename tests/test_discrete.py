@@ -15,7 +15,7 @@ from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test, see
 import raveforce_mae
 from raveforce_mae import ParameterError
 from raveforce_mae.envs import FlattenMultiDiscrete
-from raveforce_mae.envs.parallel import MaskedMultiDiscrete
+from raveforce_mae.envs.actions import MaskedMultiDiscrete
 from raveforce_mae.params import Param, hz_to_midi
 from raveforce_mae.registration import env_id
 

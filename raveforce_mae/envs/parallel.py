@@ -1,4 +1,14 @@
-"""The multi-agent ensemble: a PettingZoo ``ParallelEnv`` over one scenario."""
+"""The multi-agent ensemble: a PettingZoo ``ParallelEnv`` over one scenario.
+
+One job, and so one module over the project's 700-line guide: the generic environment
+of every scenario, PettingZoo's parallel API over a :class:`raveforce_mae.task.Task`.
+About 170 of its lines are the class docstring, which is the environment's
+documentation page (a Markdown table, Observations, Actions, Rewards, Infos, Arguments,
+Version History), kept beside the code it describes as PettingZoo's environments keep
+theirs. The discrete action form lives in :mod:`.actions`, keyword checks in
+:mod:`.keywords`, rendering in :mod:`.render`; everything that differs between
+scenarios is the task's.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +17,7 @@ import math
 import os
 import sys
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -17,12 +27,13 @@ from pettingzoo import ParallelEnv
 
 import glicol_wasm
 
-from .._suggest import did_you_mean
 from ..errors import EngineError, ParameterError, ScenarioError
-from ..scenario import OVERRIDE_KEYS, Scenario, load_scenario
+from ..scenario import Scenario, load_scenario
 from ..task import Task
 from ..timeline import timeline
 from . import render as _render
+from .actions import ACTION_TYPES, DISCRETE_BINS, MaskedMultiDiscrete, discrete_tables, validate_indices
+from .keywords import check_keywords
 
 __all__ = [
     "ACTION_TYPES",
@@ -33,12 +44,6 @@ __all__ = [
     "RaveforceParallelEnv",
     "check_keywords",
 ]
-
-ACTION_TYPES = ("box", "discrete")
-"""Valid values of the ``action_type`` keyword."""
-
-DISCRETE_BINS = 11
-"""Default number of indices of a ``lin`` or ``exp`` parameter with ``action_type="discrete"``."""
 
 ENV_VERSION = 1
 """Bumped whenever dynamics, observations or rewards change (see the Version History)."""
@@ -355,30 +360,9 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
 
     def _setup_discrete(self) -> None:
         """Spaces, masks and index -> ``u`` tables of ``action_type="discrete"``."""
-        units = [[p.discrete_units(self.discrete_bins) for p in t.free] for t in self._tracks]
-        own = [[len(u) for u in us] for us in units]
-        shared = [max((o[j] for o in own if j < len(o)), default=1) for j in range(self._action_dim)]
-        self._native_act = [MaskedMultiDiscrete(o) for o in own]
-        self._act_space = MaskedMultiDiscrete(shared)
-        self._unit_tables: list[np.ndarray] = []
-        self._valid_counts: list[np.ndarray] = []
-        self._masks: list[np.ndarray] = []
-        for i, us in enumerate(units):
-            nvec = own[i] if self.native_spaces else shared
-            # One row per entry, one column per index; a masked index repeats the last
-            # valid u (the documented clipping), padding rows are never read.
-            table = np.zeros((len(nvec), max(nvec, default=1)), np.float64)
-            counts = np.ones(len(nvec), np.int64)
-            for j, u in enumerate(us):
-                table[j, : len(u)] = u
-                table[j, len(u) :] = u[-1]
-                counts[j] = len(u)
-            mask = np.concatenate([np.arange(n) < c for n, c in zip(nvec, counts, strict=True)]).astype(
-                np.int8
-            )
-            self._unit_tables.append(table)
-            self._valid_counts.append(counts)
-            self._masks.append(mask)
+        d = discrete_tables(self._tracks, self._action_dim, self.discrete_bins, self.native_spaces)
+        self._native_act, self._act_space = list[spaces.Space[Any]](d.native), d.shared
+        self._unit_tables, self._valid_counts, self._masks = d.tables, d.counts, d.masks
 
     def action_mask(self, agent: str) -> np.ndarray:
         """The flat ``int8`` action mask of ``agent`` with ``action_type="discrete"`` (a copy).
@@ -726,7 +710,7 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
         except Exception as e:  # noqa: BLE001 - report any conversion failure uniformly
             raise ParameterError(f"action for {agent!r} is not array-like: {e}") from None
         if self._discrete:
-            return self._validate_indices(agent, i, a, space)
+            return validate_indices(agent, self._tracks[i], a, space)
         if a.dtype.kind not in "fiu" or a.dtype == np.bool_:
             raise ParameterError(
                 f"action for {agent!r} must be a float array of shape {space.shape}, got dtype {a.dtype}"
@@ -743,31 +727,6 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
             raise ParameterError(
                 f"action for {agent!r} has a non-finite value {a[j]} at index {j} "
                 f"(parameter {pname!r} of track {self._tracks[i].name!r}); expected values in [-1, 1]"
-            )
-        return a
-
-    def _validate_indices(self, agent: str, i: int, a: np.ndarray, space: spaces.Space[Any]) -> np.ndarray:
-        """Check a ``MultiDiscrete`` action; returns it as int64 indices."""
-        assert isinstance(space, spaces.MultiDiscrete)
-        if a.dtype.kind not in "iu":
-            raise ParameterError(
-                f"action for {agent!r} must be an integer array of shape {space.shape} "
-                f"(indices below {space.nvec.tolist()}), got dtype {a.dtype}"
-            )
-        if a.shape != space.shape:
-            raise ParameterError(
-                f"action for {agent!r} must have shape {space.shape} "
-                f"(indices below {space.nvec.tolist()}), got shape {a.shape}"
-            )
-        a = a.astype(np.int64, copy=False)
-        bad = (a < 0) | (a >= space.nvec)
-        if bad.any():
-            j = int(np.argmax(bad))
-            free = self._tracks[i].free
-            pname = free[j].name if j < len(free) else f"padding[{j}]"
-            raise ParameterError(
-                f"action for {agent!r} has index {int(a[j])} at entry {j} (parameter {pname!r} of "
-                f"track {self._tracks[i].name!r}); expected an index in [0, {int(space.nvec[j]) - 1}]"
             )
         return a
 
@@ -873,46 +832,7 @@ CONSTRUCTOR_KEYWORDS: tuple[str, ...] = tuple(
 """The keyword arguments of :class:`RaveforceParallelEnv` (scenario settings aside)."""
 
 
-def check_keywords(where: str, overrides: Mapping[str, Any], keywords: Sequence[str]) -> None:
-    """Refuse keyword arguments that are neither constructor keywords nor scenario settings.
-
-    A misspelt keyword (``render_mod``, ``max_cycle``) would otherwise be taken for a
-    scenario setting and reported as an unknown override, suggesting only setting names.
-
-    Raises:
-        ScenarioError: naming the keyword, the closest valid names and all valid ones.
-    """
-    for key in overrides:
-        if key not in OVERRIDE_KEYS and key not in keywords:  # the gym env passes some on
-            hint = did_you_mean(key, (*keywords, *OVERRIDE_KEYS))
-            raise ScenarioError(
-                f"{where}: unknown keyword argument {key!r}{hint or ';'} keywords: {', '.join(keywords)}; "
-                f"scenario settings: {', '.join(OVERRIDE_KEYS)}"
-            )
-
-
 def _bounds(low: np.ndarray, high: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     low = np.broadcast_to(np.asarray(low, np.float32), shape).astype(np.float32)
     high = np.broadcast_to(np.asarray(high, np.float32), shape).astype(np.float32)
     return low.ravel() if len(shape) == 1 else low, high.ravel() if len(shape) == 1 else high
-
-
-class MaskedMultiDiscrete(spaces.MultiDiscrete):
-    """A ``MultiDiscrete`` whose ``sample(mask)`` also takes the flat, concatenated mask.
-
-    The environments give action masks as one ``int8`` vector of length ``sum(nvec)``
-    (the layout learning libraries use); Gymnasium's ``MultiDiscrete.sample`` takes a
-    tuple with one mask per entry. This class accepts both, so
-    ``space.sample(mask=infos[agent]["action_mask"])`` works, as PettingZoo's
-    ``seed_test`` calls it. Everything else is ``MultiDiscrete``'s.
-    """
-
-    def sample(self, mask: Any = None, probability: Any = None) -> np.ndarray:
-        """A random action; ``mask`` is the flat mask or Gymnasium's tuple of masks."""
-        if isinstance(mask, np.ndarray) and self.nvec.ndim == 1:
-            if mask.shape != (int(self.nvec.sum()),):
-                raise ValueError(
-                    f"a flat action mask must have shape ({int(self.nvec.sum())},) = (sum(nvec),), got {mask.shape}"
-                )
-            mask = tuple(np.split(mask.astype(np.int8, copy=False), np.cumsum(self.nvec)[:-1]))
-        return super().sample(mask=mask, probability=probability)
