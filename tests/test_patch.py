@@ -111,8 +111,10 @@ def test_patch_accepts_agent_names_and_is_pasteable():
     text = sc.patch(by_agent)
     assert text == sc.patch(sc.reference[0])
     assert text.count("~clock:") == 1 and text.startswith("//")
+    # Three tracks: each audible chain is a ref, added in track order by one output chain.
     for t in sc.tracks:
-        assert f"\n{t.name}: " in text
+        assert f"\n~{t.name}__out_: " in text
+    assert text.rstrip().endswith("mix_: ~bass__out_ >> add ~kick__out_ >> add ~hat__out_")
     glicol_wasm.render(text, 0.1)  # parses as a whole
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -328,9 +329,21 @@ class Scenario:
         parts: list[tuple[str | None, list[str]]] = []
         if shared:
             parts.append(("shared", fill_lines(shared, {})))
+        # With three or more tracks, Glicol would sum the audible chains in the order of
+        # its hash map, which differs from the session's mix (the stems summed in track
+        # order) in the last bit. So each audible chain becomes a ref and one output
+        # chain adds them in track order, and the patch replays the mix bit for bit.
+        # (``__`` and a trailing ``_`` are refused in scenario names: no collision.)
+        chained = len(self.tracks) > 2
+        outs: list[str] = []
         for t in self.tracks:
             v = values[t.name] if t.name in values else values[t.agent]
-            parts.append((f"{t.name} ({t.agent})", t.lines(v)))
+            lines = t.lines(v)
+            if chained:
+                lines = [_as_ref(ln, outs) for ln in lines]
+            parts.append((f"{t.name} ({t.agent})", lines))
+        if chained and outs:
+            parts.append(("the mix, in track order", [f"{MIX_CHAIN}: " + " >> add ".join(outs)]))
         header = [f"raveforce-mae scenario {self.name!r}: {self.bpm:g} bpm, {self.sample_rate} Hz"]
         return merge(parts, header)
 
@@ -400,3 +413,18 @@ class Scenario:
             f"Scenario({self.name!r}, agents={list(self.agents)}, steps={self.n_steps}, "
             f"step_seconds={self.step_seconds:g}, sample_rate={self.sample_rate}, targets={self.targets.kind!r})"
         )
+
+
+MIX_CHAIN = "mix_"
+"""The output chain of a merged patch of three or more tracks (see :meth:`Scenario.patch`)."""
+_AUDIBLE = re.compile(r"^([a-z][a-z0-9_]*):")
+
+
+def _as_ref(line: str, outs: list[str]) -> str:
+    """An audible line as the ref ``~<name>__out_`` (appended to ``outs``); others as they are."""
+    m = _AUDIBLE.match(line)
+    if not m:
+        return line
+    ref = f"~{m.group(1)}__out_"
+    outs.append(ref)
+    return ref + line[m.end(1) :]
