@@ -200,7 +200,8 @@ def _real_beat(tmp_path, kick_steps, hat_steps):
     wav = tmp_path / "beat.wav"
     sf.write(wav, mix[: sc.total_frames], sc.sample_rate, subtype="FLOAT")
     text = scenario_path("drums_mix").read_text()
-    text = re.sub(r"\[tracks\.(kick|hat)\.reference\]\n(.*\n)*?(?=\n\[|\Z)", "", text)
+    # the target is the recording alone: no reference performance, no distribution
+    text = re.sub(r"\[tracks\.(kick|hat)\.(reference|distribution)\]\n(.*\n)*?(?=\n\[|\Z)", "", text)
     text = text.replace("[targets]\nper_track = false", f'[targets]\nper_track = false\nmix = "{wav}"')
     p = tmp_path / "real_beat.toml"
     p.write_text(text)

@@ -32,7 +32,7 @@ def test_a_linear_probe_names_the_played_note_of_bassline() -> None:
         while env.agents:
             obs, _, _, _, infos = env.step({"bass_0": rng.uniform(-1, 1, 2).astype(np.float32)})
             x.append(obs["bass_0"])
-            y.append(_hz_to_midi(infos["bass_0"]["values"]["note"]))
+            y.append(_hz_to_midi(env.last_values["bass"]["note"]))
     x_arr, y_arr = np.array(x), np.array(y)
     n = len(x_arr) * 3 // 4
     assert len(set(y_arr[n:])) >= 20  # the held-out steps cover the range (25 notes)
@@ -61,7 +61,7 @@ def test_a_linear_probe_hears_drum_hits_and_their_level() -> None:
             obs, _, _, _, infos = env.step(env.reference_actions(env.step_count))
             for a in env.possible_agents:
                 x[a].append(obs[a])
-                level[a].append(infos[a]["values"]["level"])
+                level[a].append(env.last_values[a.rsplit("_", 1)[0]]["level"])
     for a in env.possible_agents:
         xa, la = np.array(x[a]), np.array(level[a])
         n = len(xa) * 3 // 4
