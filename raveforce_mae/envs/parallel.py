@@ -45,6 +45,11 @@ __all__ = [
     "check_keywords",
 ]
 
+StepResult = tuple[
+    dict[str, np.ndarray], dict[str, float], dict[str, bool], dict[str, bool], dict[str, dict[str, Any]]
+]
+"""What ``step`` returns: observations, rewards, terminations, truncations, infos."""
+
 ENV_VERSION = 1
 """Bumped whenever dynamics, observations or rewards change (see the Version History)."""
 
@@ -522,15 +527,7 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
         self.task.select(self.split, k)
         self.target_id = k
 
-    def step(
-        self, actions: Mapping[str, Any]
-    ) -> tuple[
-        dict[str, np.ndarray],
-        dict[str, float],
-        dict[str, bool],
-        dict[str, bool],
-        dict[str, dict[str, Any]],
-    ]:
+    def step(self, actions: Mapping[str, Any]) -> StepResult:
         """Play one step: every agent's action sets its track's numbers for this step.
 
         Args:
@@ -559,15 +556,7 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
         finally:
             lock.release()
 
-    def _step_locked(
-        self, actions: Mapping[str, Any]
-    ) -> tuple[
-        dict[str, np.ndarray],
-        dict[str, float],
-        dict[str, bool],
-        dict[str, bool],
-        dict[str, dict[str, Any]],
-    ]:
+    def _step_locked(self, actions: Mapping[str, Any]) -> StepResult:
         if not self._started:
             raise RuntimeError("step() called before reset(); call reset() first")
         if not self.agents:
