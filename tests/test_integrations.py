@@ -223,7 +223,7 @@ def _benchmarl_run(algorithm, tmp_path, frames=192, batch=64):
 
 @pytest.mark.slow
 def test_benchmarl_mappo_trains_with_a_critic_on_the_env_state(tmp_path):
-    from benchmarl.algorithms import MappoConfig
+    MappoConfig = pytest.importorskip("benchmarl.algorithms").MappoConfig
 
     experiment, changed = _benchmarl_run(MappoConfig, tmp_path)
     assert experiment.group_map == {"agents": ["bass_0", "kick_0", "hat_0"]}
@@ -239,7 +239,7 @@ def test_benchmarl_mappo_trains_with_a_critic_on_the_env_state(tmp_path):
 
 @pytest.mark.slow
 def test_benchmarl_ippo_trains_with_per_agent_critics(tmp_path):
-    from benchmarl.algorithms import IppoConfig
+    IppoConfig = pytest.importorskip("benchmarl.algorithms").IppoConfig
 
     experiment, changed = _benchmarl_run(IppoConfig, tmp_path)
     assert experiment.total_frames == 192 and experiment.n_iters_performed == 3
