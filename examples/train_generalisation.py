@@ -125,6 +125,51 @@ def reference_act(env: Any, step: int, obs: dict) -> dict:
     return out
 
 
+def nearest_act(bins: int, only: str | None = None) -> Act:
+    """A discrete policy that reads the target: each parameter's index nearest the target value.
+
+    It measures the ceiling of discrete actions with ``bins`` indices per ``lin``/``exp``
+    parameter. With ``only``, just that parameter follows the target; the others play
+    their middle index.
+    """
+
+    def act(env: Any, step: int, obs: dict) -> dict:
+        want = env.reference_actions(step)
+        out = {}
+        for t in env.scenario.tracks:
+            if t.agent not in env.agents:
+                continue
+            idx = np.zeros(env.action_space(t.agent).shape, np.int64)
+            for j, p in enumerate(t.free):
+                units = np.asarray(p.discrete_units(bins))
+                if only is None or p.name == only:
+                    idx[j] = int(np.argmin(np.abs(units - want[t.agent][j])))
+                else:
+                    idx[j] = (len(units) - 1) // 2
+            out[t.agent] = idx
+        return out
+
+    return act
+
+
+def ceilings(scenario: str, bins: int, targets: Iterable[int]) -> dict[str, dict[str, float]]:
+    """Random, reference and :func:`nearest_act` policies (all parameters, then each alone)."""
+    import raveforce_mae
+
+    targets = list(targets)
+    base = baselines(scenario, targets)
+    env = raveforce_mae.parallel_env(
+        scenario, targets="sampled", split="test", action_type="discrete", discrete_bins=bins
+    )
+    rows = dict(base)
+    names = list(dict.fromkeys(p.name for t in env.scenario.tracks for p in t.free))
+    for only in [None, *names]:
+        res = evaluate(env, nearest_act(bins, only), targets)
+        res["gap_closed"] = gap(res, base)
+        rows["nearest index" + (f", {only} only" if only else "")] = res
+    return rows
+
+
 def model_act(model: Any, normalize: Any = None) -> Act:
     """The SB3 model's deterministic actions, one batch for all agents.
 
@@ -348,6 +393,11 @@ def main() -> None:
     p.add_argument("--model", default=None)
     p.add_argument("--json", default=None)
     p.add_argument("--plot", nargs="+", default=None, help="plot these JSON results instead of training")
+    p.add_argument(
+        "--ceilings",
+        action="store_true",
+        help="instead of training, print what discrete actions can reach: the index nearest the target",
+    )
     p.add_argument("--png", default=str(ROOT / "docs" / "generalisation.png"), help="where to save the plot")
     p.add_argument(
         "--no-progress",
@@ -357,6 +407,9 @@ def main() -> None:
     args = p.parse_args()
     if args.plot:
         plot(args.plot, args.png)
+    elif args.ceilings:
+        for name, row in ceilings(args.scenario, args.discrete_bins, range(args.eval_targets)).items():
+            print(f"{name:30s}", json.dumps({k: round(v, 4) for k, v in row.items()}))
     else:
         train(args)
 
