@@ -77,3 +77,14 @@ def test_drum_hits_and_levels_are_scored_against_the_target_pattern() -> None:
     assert 0.0 < np.mean(rests) < 1.0  # the patterns have both hits and rests
     # random levels are almost all hits: right on the target's hits only, about half
     assert abs(base["random"]["hits_correct"] - (1 - np.mean(rests))) < 0.1
+
+
+def test_the_nearest_index_ceiling_plays_every_note_and_leaves_the_cutoff_grid_gap() -> None:
+    base = gen.baselines("bassline", TARGETS)
+    env = raveforce_mae.parallel_env("bassline", targets="sampled", split="test", action_type="discrete")
+    every = gen.evaluate(env, gen.nearest_act(11), TARGETS)
+    notes = gen.evaluate(env, gen.nearest_act(11, only="note"), TARGETS)
+    assert every["notes_correct"] == notes["notes_correct"] == 1.0  # notes have one index each
+    # 11 cutoffs from 100 to 4000 Hz miss the target's cutoff by up to 20%: not the whole gap
+    assert 0.6 < gen.gap(every, base) < 0.95
+    assert gen.gap(notes, base) < gen.gap(every, base) - 0.2  # the middle cutoff costs more
