@@ -348,9 +348,22 @@ class Analysis:
             :func:`valid_audio`). Not copied; do not mutate while in use.
         sample_rate: sampling rate in Hz.
         mix_is_sum: whether the last row is the sum of the others; ``None`` checks.
+        mix_is_stem: whether there are two rows, a stem and the mix, and they are
+            equal (one track): the mix's spectrum is then a copy of the stem's.
+        shared: ``(n_fft, hop)`` resolutions whose spectrum will be computed for
+            every row anyway (the observation's). A :meth:`subset` then takes its
+            rows of these spectra instead of running its own FFTs.
     """
 
-    def __init__(self, audio: np.ndarray, sample_rate: int, *, mix_is_sum: bool | None = None) -> None:
+    def __init__(
+        self,
+        audio: np.ndarray,
+        sample_rate: int,
+        *,
+        mix_is_sum: bool | None = None,
+        mix_is_stem: bool = False,
+        shared: frozenset[tuple[int, int]] = frozenset(),
+    ) -> None:
         self.audio = audio
         self.sample_rate = int(sample_rate)
         self.rows, self.n = audio.shape
@@ -359,9 +372,14 @@ class Analysis:
                 np.array_equal(audio[-1], audio[:-1].sum(axis=0, dtype=np.float32))
             )
         self.mix_is_sum = mix_is_sum
+        self.mix_is_stem = mix_is_stem and self.rows == 2 and not mix_is_sum
+        self.shared = shared
         self._cache: dict[tuple, Any] = {}
         self._pad_buf: np.ndarray | None = None
         self._pad = 0
+        # Set on a subset: the analysis it was taken from and its rows there.
+        self._parent: Analysis | None = None
+        self._parent_rows: list[int] = []
 
     def subset(self, rows: tuple[int, ...]) -> Analysis:
         """Cached analysis of some rows only (their own FFTs; no mix shortcut).
@@ -377,7 +395,24 @@ class Analysis:
         if out is None:
             sub = np.ascontiguousarray(self.audio[list(rows)])
             self._cache[key] = out = Analysis(sub, self.sample_rate, mix_is_sum=False)
+            # The parent's summed mix row is not the FFT of the mix: never borrow it.
+            if not (self.mix_is_sum and self.rows - 1 in rows):
+                out._parent, out._parent_rows = self, list(rows)
         return out
+
+    def _borrowed(self, n_fft: int, hop: int) -> np.ndarray | None:
+        """This subset's rows of the parent's spectrum, if the parent has or will have it.
+
+        Every row's frames are transformed on their own, so the rows of the parent's
+        spectrum are bit for bit the spectrum this subset would compute (the tests
+        check it).
+        """
+        parent = self._parent
+        if parent is None:
+            return None
+        if ("stft", n_fft, hop) not in parent._cache and (n_fft, hop) not in parent.shared:
+            return None
+        return parent.spectrum(n_fft, hop)[self._parent_rows]
 
     def _padded(self, left: int, right: int, rows: int) -> tuple[np.ndarray, int]:
         """Zero-padded copy of the first ``rows`` rows and its left pad.
@@ -406,8 +441,12 @@ class Analysis:
         """
         key = ("stft", n_fft, hop)
         out = self._cache.get(key)
+        if out is None and self._parent is not None:
+            out = self._borrowed(n_fft, hop)
+            if out is not None:
+                self._cache[key] = out
         if out is None:
-            rows = self.rows - 1 if self.mix_is_sum else self.rows
+            rows = self.rows - 1 if self.mix_is_sum or self.mix_is_stem else self.rows
             nfr = n_frames(self.n, n_fft, hop)
             half = n_fft // 2
             right = (nfr - 1) * hop + (n_fft - half) - self.n
@@ -428,6 +467,8 @@ class Analysis:
                 full[:rows] = spec
                 np.sum(spec, axis=0, out=full[rows])
                 spec = full
+            elif self.mix_is_stem:
+                spec = np.concatenate([spec, spec])
             self._cache[key] = out = spec
         return out
 

@@ -468,9 +468,9 @@ def score_batch(task: Task, k: int, audio: np.ndarray) -> np.ndarray:
         audio, task.sample_rate, mix_is_sum=task.n_tracks >= 2, mix_is_stem=task.n_tracks == 1
     )
     acc = np.zeros((n, scorer.n_rows))
-    for (term, rows_key, idx, w), ft in zip(scorer._groups, scorer._prepared[k], strict=True):  # noqa: SLF001
+    for (term, rows_key, idx, w, take), ft in zip(scorer._groups, scorer._prepared[k], strict=True):  # noqa: SLF001
         fx = term.features(an if rows_key is None else an.subset(rows_key))
-        m = len(idx)
+        m = rows if rows_key is None else len(rows_key)
         for c in range(n):
-            acc[c, idx] += w * term.rewards(_rows(fx, c * m, (c + 1) * m), ft)
+            acc[c, idx] += w * term.rewards(_rows(fx, c * m, (c + 1) * m), ft)[take]
     return acc * scorer._inv_weight_sum  # noqa: SLF001

@@ -255,6 +255,15 @@ class StepObserver:
     # ---------------------------------------------------------------------------------
 
     @property
+    def resolutions(self) -> frozenset[tuple[int, int]]:
+        """The ``(n_fft, hop)`` spectra every observation computes for every row."""
+        if self.kind == "waveform":
+            return frozenset()
+        if self.kind == "default":
+            return frozenset({(self._n_fft, self._hop), (PITCH_N_FFT, PITCH_HOP)})
+        return frozenset({(self._n_fft, self._hop)})
+
+    @property
     def observation_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """``(low, high)`` float32 arrays of ``shape`` for a gymnasium ``Box``."""
         return self.low, self.high

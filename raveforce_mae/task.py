@@ -224,7 +224,15 @@ class Task:
     def analyse(self, audio: np.ndarray) -> Analysis:
         """The one analysis of a step's audio that the reward and the observation share."""
         # The session checked the audio (finite, bounded) and made the mix as the sum.
-        return Analysis(audio, self.sample_rate, mix_is_sum=self.n_tracks >= 2)
+        # The observation transforms every row at its resolutions, so a criterion
+        # that reads some rows only (pitch on the bass) takes them from there.
+        return Analysis(
+            audio,
+            self.sample_rate,
+            mix_is_sum=self.n_tracks >= 2,
+            mix_is_stem=self.n_tracks == 1,
+            shared=self._observer.resolutions,
+        )
 
     def reward(self, k: int, analysis: Analysis) -> StepReward:
         """The reward of scenario step ``k`` (see the module docs)."""
