@@ -24,6 +24,7 @@ from .analysis import (
     OBS_N_MELS,
     Analysis,
     Filterbank,
+    mean_axis,
     NonFiniteAudioError,
     check_bounds,
     complete_targets,
@@ -275,11 +276,11 @@ class StepObserver:
         """
         if self.kind == "default":
             # Averaging over frames commutes with the filterbank: average first.
-            mean_power = an.power(self._n_fft, self._hop).mean(axis=1)
+            mean_power = mean_axis(an.power(self._n_fft, self._hop), 1)
             bank = Filterbank.mel(self.sample_rate, self._n_fft, self.n_mels)
             # The pitch criterion's STFT and filterbank: the Analysis caches the STFT,
             # so with a pitch criterion it is computed once per step for both.
-            pitch = an.power(PITCH_N_FFT, PITCH_HOP).mean(axis=1)
+            pitch = mean_axis(an.power(PITCH_N_FFT, PITCH_HOP), 1)
             return np.concatenate(
                 [power_to_unit(bank(mean_power)), power_to_unit(self._pitch_bank(pitch))], axis=1
             )
