@@ -250,7 +250,9 @@ class Filterbank:
         self._dense_t = _readonly(np.ascontiguousarray(weights.T))
         self._sparse = scipy.sparse.csr_matrix(weights)
         sp = self._sparse
-        self._csr = (sp.indptr, sp.indices, sp.data) if _csr_matvecs is not None and sp.dtype == np.float32 else None
+        self._csr = (
+            (sp.indptr, sp.indices, sp.data) if _csr_matvecs is not None and sp.dtype == np.float32 else None
+        )
 
     def __call__(self, power: np.ndarray) -> np.ndarray:
         """Apply to ``power`` of shape ``(..., bins)``; returns ``(..., n_out)`` float32."""
