@@ -181,7 +181,7 @@ def main(argv=None) -> None:
     rows.append(compare("ensemble, mse + waveform obs", env_mse, acts, args.repeats))
 
     compare_sessions(env, acts[:64], 1)  # warm-up
-    per, ratio, packing = compare_sessions(env, acts, args.repeats)
+    s_per, s_ratio, packing = compare_sessions(env, acts, args.repeats)
 
     sc = env.scenario
     print(
@@ -196,9 +196,9 @@ def main(argv=None) -> None:
         ok = "ok" if ratio <= target else "MISSED"
         print(f"{label:<34}{sps:>10.0f}{eus:>14.0f}{fus:>15.0f}{ratio:>10.2f}x {'<=' + str(target):>6} {ok}")
     print(
-        f"\nrender session alone (no features, no rewards), us/step: floor {per['floor']:.0f}; "
-        f"{len(packing)} engines {packing}: {per['packed']:.0f} ({ratio['packed']:.2f}x the floor); "
-        f"one engine per track: {per['unpacked']:.0f} ({ratio['unpacked']:.2f}x)"
+        f"\nrender session alone (no features, no rewards), us/step: floor {s_per['floor']:.0f}; "
+        f"{len(packing)} engines {packing}: {s_per['packed']:.0f} ({s_ratio['packed']:.2f}x the floor); "
+        f"one engine per track: {s_per['unpacked']:.0f} ({s_ratio['unpacked']:.2f}x)"
     )
     total = sum(bd.values())
     step_us = rows[0][2]
