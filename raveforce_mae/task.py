@@ -79,6 +79,10 @@ class Task:
         per_track: Whether per-track rewards exist (every track has a target stem).
         weight: The share of the mix reward in each agent's reward.
         observation_shape: Per-agent feature shape (without an agent indicator).
+        pack: Whether the render session plays two tracks per engine where it is safe
+            (see :class:`~raveforce_mae.core.RenderSession`; the audio and the rewards
+            are the same bit for bit). Set it before the first :meth:`reset` to
+            compare or measure without packing.
     """
 
     CACHE_SIZE = 128
@@ -97,6 +101,7 @@ class Task:
         self._use(self._reference)
         self.observation_shape: tuple[int, ...] = tuple(self._observer.shape)
         self._session: RenderSession | None = None
+        self.pack = True
 
     def _prepare(self, targets: Targets, actions: Any, target: EpisodeTarget | None) -> _Active:
         """The scorer and observer of one set of targets (their features computed once)."""
@@ -193,7 +198,7 @@ class Task:
             float32 array ``(n_tracks, *observation_shape)``.
         """
         if self._session is None:
-            self._session = RenderSession(self.scenario)
+            self._session = RenderSession(self.scenario, pack=self.pack)
         else:
             self._session.reset()
         return self._observer.reset()
