@@ -249,6 +249,10 @@ class Filterbank:
         self.n_out, self.bins = weights.shape
         self._dense_t = _readonly(np.ascontiguousarray(weights.T))
         self._sparse = scipy.sparse.csr_matrix(weights)
+        sp = self._sparse
+        self._csr = (
+            (sp.indptr, sp.indices, sp.data) if _csr_matvecs is not None and sp.dtype == np.float32 else None
+        )
 
     def __call__(self, power: np.ndarray) -> np.ndarray:
         """Apply to ``power`` of shape ``(..., bins)``; returns ``(..., n_out)`` float32."""
@@ -256,6 +260,13 @@ class Filterbank:
         p2 = power.reshape(-1, self.bins)
         if p2.shape[0] * self.bins * self.n_out <= self.DENSE_LIMIT:
             out = p2 @ self._dense_t
+        elif self._csr is not None and p2.dtype == np.float32:
+            # scipy's own kernel for ``sparse @ p2.T``, without its Python dispatch
+            # (~20 us a call); the same arithmetic, so the same bits.
+            x = np.ascontiguousarray(p2.T)
+            res = np.zeros((self.n_out, x.shape[1]), dtype=np.float32)
+            _csr_matvecs(self.n_out, self.bins, x.shape[1], *self._csr, x.ravel(), res.ravel())
+            out = res.T
         else:
             out = np.asarray((self._sparse @ p2.T).T, dtype=np.float32)
         return out.reshape(lead + (self.n_out,))
@@ -305,17 +316,37 @@ def n_frames(n: int, n_fft: int, hop: int) -> int:
     return 1 + max(0, -(-(n - n_fft // 2) // hop))
 
 
+try:  # scipy.sparse's kernel for a CSR matrix times a block of vectors
+    from scipy.sparse._sparsetools import csr_matvecs as _csr_matvecs
+except ImportError:  # pragma: no cover - other scipy layouts
+    _csr_matvecs = None
+
 try:  # scipy.fft's public wrapper costs ~7 us per call in dispatch; skip it.
     from scipy.fft._pocketfft.pypocketfft import r2c as _r2c
 except ImportError:  # pragma: no cover - other scipy layouts
     _r2c = None
 
 
-def _rfft(frames: np.ndarray) -> np.ndarray:
-    """Real FFT over the last axis (complex64 for float32 input)."""
+def _rfft(frames: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Real FFT over the last axis (complex64 for float32 input), into ``out`` if given."""
     if _r2c is not None:
-        return _r2c(frames, (frames.ndim - 1,), True, 0, None, 1)
-    return scipy.fft.rfft(frames, axis=-1, overwrite_x=True)  # pragma: no cover
+        return _r2c(frames, (frames.ndim - 1,), True, 0, out, 1)
+    spec = scipy.fft.rfft(frames, axis=-1, overwrite_x=True)  # pragma: no cover
+    if out is None:  # pragma: no cover
+        return spec
+    out[...] = spec  # pragma: no cover
+    return out  # pragma: no cover
+
+
+def mean_axis(x: np.ndarray, axis: int) -> np.ndarray:
+    """``x.mean(axis=axis)`` for a float array, the same arithmetic without its Python layer.
+
+    NumPy's ``mean`` is ``add.reduce`` then an in-place ``true_divide`` by the count
+    (an ``intp``); it spends ~10 us a call in Python, which adds up in a step's
+    dozens of small means.
+    """
+    s = np.add.reduce(x, axis=axis)
+    return np.true_divide(s, np.intp(x.shape[axis]), out=s, casting="unsafe")
 
 
 def db_to_unit(db: np.ndarray) -> np.ndarray:
@@ -348,9 +379,22 @@ class Analysis:
             :func:`valid_audio`). Not copied; do not mutate while in use.
         sample_rate: sampling rate in Hz.
         mix_is_sum: whether the last row is the sum of the others; ``None`` checks.
+        mix_is_stem: whether there are two rows, a stem and the mix, and they are
+            equal (one track): the mix's spectrum is then a copy of the stem's.
+        shared: ``(n_fft, hop)`` resolutions whose spectrum will be computed for
+            every row anyway (the observation's). A :meth:`subset` then takes its
+            rows of these spectra instead of running its own FFTs.
     """
 
-    def __init__(self, audio: np.ndarray, sample_rate: int, *, mix_is_sum: bool | None = None) -> None:
+    def __init__(
+        self,
+        audio: np.ndarray,
+        sample_rate: int,
+        *,
+        mix_is_sum: bool | None = None,
+        mix_is_stem: bool = False,
+        shared: frozenset[tuple[int, int]] = frozenset(),
+    ) -> None:
         self.audio = audio
         self.sample_rate = int(sample_rate)
         self.rows, self.n = audio.shape
@@ -359,9 +403,14 @@ class Analysis:
                 np.array_equal(audio[-1], audio[:-1].sum(axis=0, dtype=np.float32))
             )
         self.mix_is_sum = mix_is_sum
+        self.mix_is_stem = mix_is_stem and self.rows == 2 and not mix_is_sum
+        self.shared = shared
         self._cache: dict[tuple, Any] = {}
         self._pad_buf: np.ndarray | None = None
         self._pad = 0
+        # Set on a subset: the analysis it was taken from and its rows there.
+        self._parent: Analysis | None = None
+        self._parent_rows: list[int] = []
 
     def subset(self, rows: tuple[int, ...]) -> Analysis:
         """Cached analysis of some rows only (their own FFTs; no mix shortcut).
@@ -377,7 +426,24 @@ class Analysis:
         if out is None:
             sub = np.ascontiguousarray(self.audio[list(rows)])
             self._cache[key] = out = Analysis(sub, self.sample_rate, mix_is_sum=False)
+            # The parent's summed mix row is not the FFT of the mix: never borrow it.
+            if not (self.mix_is_sum and self.rows - 1 in rows):
+                out._parent, out._parent_rows = self, list(rows)
         return out
+
+    def _borrowed(self, n_fft: int, hop: int) -> np.ndarray | None:
+        """This subset's rows of the parent's spectrum, if the parent has or will have it.
+
+        Every row's frames are transformed on their own, so the rows of the parent's
+        spectrum are bit for bit the spectrum this subset would compute (the tests
+        check it).
+        """
+        parent = self._parent
+        if parent is None:
+            return None
+        if ("stft", n_fft, hop) not in parent._cache and (n_fft, hop) not in parent.shared:
+            return None
+        return parent.spectrum(n_fft, hop)[self._parent_rows]
 
     def _padded(self, left: int, right: int, rows: int) -> tuple[np.ndarray, int]:
         """Zero-padded copy of the first ``rows`` rows and its left pad.
@@ -387,7 +453,8 @@ class Analysis:
         """
         buf = self._pad_buf
         if buf is None or self._pad < max(left, right) or buf.shape[0] < rows:
-            p = max(left, right, 2048)
+            # wide enough for every shared resolution too: one buffer per analysis
+            p = max(left, right, 2048, *(n for n, _ in self.shared))
             buf = np.zeros((rows, self.n + 2 * p), dtype=np.float32)
             buf[:, p : p + self.n] = self.audio[:rows]
             m = min(EDGE_FADE, self.n // 2)
@@ -406,8 +473,12 @@ class Analysis:
         """
         key = ("stft", n_fft, hop)
         out = self._cache.get(key)
+        if out is None and self._parent is not None:
+            out = self._borrowed(n_fft, hop)
+            if out is not None:
+                self._cache[key] = out
         if out is None:
-            rows = self.rows - 1 if self.mix_is_sum else self.rows
+            rows = self.rows - 1 if self.mix_is_sum or self.mix_is_stem else self.rows
             nfr = n_frames(self.n, n_fft, hop)
             half = n_fft // 2
             right = (nfr - 1) * hop + (n_fft - half) - self.n
@@ -421,13 +492,22 @@ class Analysis:
                 offset=(pad - half) * buf.itemsize,
                 strides=(buf.strides[0], hop * buf.itemsize, buf.itemsize),
             )
-            spec = _rfft(view * hann_window(n_fft))
-            if self.mix_is_sum:
-                # The STFT is linear: the mix's spectrum is the sum of the stems'.
-                full = np.empty((self.rows,) + spec.shape[1:], dtype=spec.dtype)
-                full[:rows] = spec
-                np.sum(spec, axis=0, out=full[rows])
-                spec = full
+            frames = view * hann_window(n_fft)
+            if self.mix_is_sum or self.mix_is_stem:
+                # The stems' transforms go straight into the first rows of the result.
+                spec = np.empty((self.rows, nfr, n_fft // 2 + 1), dtype=np.complex64)
+                _rfft(frames, out=spec[:rows])
+                if self.mix_is_stem:
+                    spec[1] = spec[0]
+                else:
+                    # The STFT is linear: the mix's spectrum is the sum of the stems',
+                    # added in row order ((s0 + s1) + s2 ...).
+                    mix = spec[rows]
+                    np.add(spec[0], spec[1], out=mix) if rows > 1 else np.copyto(mix, spec[0])
+                    for r in range(2, rows):
+                        mix += spec[r]
+            else:
+                spec = _rfft(frames)
             self._cache[key] = out = spec
         return out
 

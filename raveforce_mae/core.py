@@ -1,18 +1,28 @@
-"""Rendering a scenario step by step: one Glicol engine per track, the mix by sum.
+"""Rendering a scenario step by step: stems from Glicol engines, the mix by sum.
 
 :class:`RenderSession` is the one rendering path of the package: the environments
 (through the task), the search baselines and the scenario loader (reference targets)
-all play through it. Each track has its own engine, so the stems come for free and
-the mix is their sum (in track order). For chains that do not reference each other
-this equals rendering the merged patch in one engine, up to the order in which
+all play through it. Every track's stem is rendered separately, so the stems come for
+free and the mix is their sum (in track order). For chains that do not reference each
+other this equals rendering the merged patch in one engine, up to the order in which
 Glicol sums its output chains. :func:`new_engine` is the one place an engine is made.
+
+Stem packing: a stem is one channel, and an engine has two. When it is safe
+(:func:`packing_refusal`), two tracks share one engine: the shared refs once, each
+track's chains with its audible chain renamed to the ref ``~<track>__out_``, and one
+output chain ``out_: balance ~<a>__out_ ~<b>__out_`` that puts track ``a`` on the left
+channel and track ``b`` on the right. Glicol's ``balance`` copies the first sample
+buffer of each ref, so each channel is bit for bit what the track's own engine plays
+on its left channel; the shared clock runs once and the engine's per-block overhead
+is paid once for two tracks.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import numpy as np
 
@@ -22,18 +32,20 @@ from glicol_wasm import GlicolError
 from .defaults import DEFAULT_BPM, DEFAULT_SAMPLE_RATE, DEFAULT_SEED
 from .errors import EngineError
 from .params import format_number
-from .patch import compile_lines
+from .patch import CodeLine, compile_lines
 
 if TYPE_CHECKING:
     from .scenario.model import Track
 
 __all__ = [
     "MAX_AMPLITUDE",
+    "PACK_CHAIN",
     "Playable",
     "RenderSession",
     "SessionState",
     "code_formatter",
     "new_engine",
+    "packing_refusal",
     "render_values",
 ]
 
@@ -81,9 +93,9 @@ class Playable(Protocol):
     def n_steps(self) -> int: ...  # noqa: D102
 
 
-def code_formatter(track: Track) -> Callable[[Mapping[str, float]], str]:
-    """A fast ``values -> code`` function for one track (:meth:`Track.code`, compiled once)."""
-    fmt, names = compile_lines(track.shared_lines + track.own_lines)
+def _lines_formatter(track: Track, lines: Sequence[CodeLine]) -> Callable[[Mapping[str, float]], str]:
+    """A fast ``values -> code`` function for some of ``track``'s lines (compiled once)."""
+    fmt, names = compile_lines(lines)
 
     def slow(values: Mapping[str, float]) -> str:
         if any(n not in values for n in names):
@@ -105,6 +117,92 @@ def code_formatter(track: Track) -> Callable[[Mapping[str, float]], str]:
     return code
 
 
+def code_formatter(track: Track) -> Callable[[Mapping[str, float]], str]:
+    """A fast ``values -> code`` function for one track (:meth:`Track.code`, compiled once)."""
+    return _lines_formatter(track, track.shared_lines + track.own_lines)
+
+
+PACK_CHAIN = "out_"
+"""The output chain of an engine that plays two tracks (``balance`` of their audible refs).
+
+Track and ref names may not end with ``_`` nor contain ``__``, so neither this name nor
+the ``~<track>__out_`` refs can collide with a scenario's own chains."""
+
+# A bare word in chain text: a node name or a reference to an audible chain by name.
+_BARE_WORD = re.compile(r"(?<![~\\\w.])[a-z][a-z0-9_]*")
+
+
+def _out_ref(track: Track) -> str:
+    return f"~{track.name}__out_"
+
+
+def packing_refusal(a: Track, b: Track) -> str | None:
+    """Why tracks ``a`` and ``b`` may not share one engine, or ``None`` if they may.
+
+    Packing is bit-identical when the packed engine computes, for each track, the same
+    nodes from the same inputs as the track's own engine. The rule is conservative:
+
+    * the two tracks use the same shared refs, with identical text, so that the shared
+      lines can be written once and still be each track's own shared lines;
+    * neither track uses ``mix``'s prefix form (``~name..``), which would also match
+      the other track's chains;
+    * no bare word in either track's chains names either track or ends with ``_``:
+      a bare word can reference an audible chain, and packing renames both audible
+      chains (to ``~<track>__out_``) and adds the ``out_`` chain.
+
+    Everything else in an engine is per node or identical in both engines: oscillator,
+    ``noise`` (seeded by its own argument) and ``choose`` (seeded when created, from
+    the engine seed, which the session gives every engine) states, the clock, the bpm,
+    the sample rate and the loaded samples (read only). The tests render every built-in
+    scenario and fuzzed ones both ways and compare the stems bit for bit.
+
+    Args:
+        a: The track to play on the left channel.
+        b: The track to play on the right channel.
+
+    Returns:
+        ``None`` if the two tracks can share an engine, else the reason they cannot.
+    """
+    if a.name == b.name:
+        return f"both tracks are called {a.name!r}"
+    shared_a = [(ln.lhs, str(ln.body)) for ln in a.shared_lines]
+    shared_b = [(ln.lhs, str(ln.body)) for ln in b.shared_lines]
+    if shared_a != shared_b:
+        return (
+            f"tracks {a.name!r} and {b.name!r} use different shared refs "
+            f"({[x[0] for x in shared_a]} and {[x[0] for x in shared_b]})"
+        )
+    names = {a.name, b.name}
+    for t in (a, b):
+        for ln in t.shared_lines + t.own_lines:
+            for seg in ln.body.segments:
+                if not isinstance(seg, str):
+                    continue
+                if ".." in seg:
+                    return f"track {t.name!r} uses a '..' prefix reference ({ln.key})"
+                for w in _BARE_WORD.findall(seg):
+                    if w in names or w.endswith("_"):
+                        return f"track {t.name!r} uses the bare word {w!r} ({ln.key})"
+    return None
+
+
+def _pair_formatter(a: Track, b: Track) -> Callable[[Mapping[str, float], Mapping[str, float]], str]:
+    """``(values of a, values of b) -> code`` of an engine playing ``a`` on L and ``b`` on R."""
+
+    def own(t: Track) -> list[CodeLine]:
+        # The audible line (lhs = the track's name) becomes the ref ~<track>__out_.
+        return [CodeLine(_out_ref(t), ln.body, ln.key) if ln.lhs == t.name else ln for ln in t.own_lines]
+
+    fa = _lines_formatter(a, list(a.shared_lines) + own(a))
+    fb = _lines_formatter(b, own(b))
+    tail = f"\n{PACK_CHAIN}: balance {_out_ref(a)} {_out_ref(b)}"
+
+    def code(va: Mapping[str, float], vb: Mapping[str, float]) -> str:
+        return fa(va) + "\n" + fb(vb) + tail
+
+    return code
+
+
 @dataclass(frozen=True)
 class SessionState:
     """A saved session (see :meth:`RenderSession.snapshot`)."""
@@ -118,16 +216,24 @@ class SessionState:
 class RenderSession:
     """Renders a scenario's tracks step by step, continuing the engines' state.
 
-    Every step, each track's code is filled with that step's values and given to the
-    track's engine (the engine ignores code identical to the last), which then renders
-    the step's frames. Oscillator phases, envelopes and sequencer positions carry over
+    Every step, each engine's code is filled with that step's values and given to the
+    engine (the engine ignores code identical to the last), which then renders the
+    step's frames. Oscillator phases, envelopes and sequencer positions carry over
     from step to step, as when a musician live-codes.
+
+    Tracks are played two per engine (consecutive tracks in track order, the left
+    and the right channel) where :func:`packing_refusal` allows it, else one per
+    engine. The stems, the mix and the errors are the same either way, bit for bit;
+    packing only saves time (one engine's per-block overhead and one run of the
+    shared refs for two tracks).
 
     Args:
         scenario: The scenario to play.
         tracks: Indices of the tracks to render (default: all). The mix is the sum of
             these tracks' stems; the others are not rendered (stems never depend on
             each other), which is what the search baselines use.
+        pack: Whether to play two tracks per engine where it is safe (default). With
+            ``False`` every track has its own engine (to compare, or to measure).
 
     Attributes:
         scenario: The scenario.
@@ -135,21 +241,44 @@ class RenderSession:
             parameter name -> value), oldest first.
     """
 
-    def __init__(self, scenario: Playable, tracks: Sequence[int] | None = None) -> None:
+    def __init__(self, scenario: Playable, tracks: Sequence[int] | None = None, *, pack: bool = True) -> None:
         self.scenario = scenario
         chosen = scenario.tracks if tracks is None else tuple(scenario.tracks[i] for i in tracks)
+        self._tracks = chosen
         self._k = len(chosen)
         self._names = tuple(t.name for t in chosen)
         self._formatters = tuple(code_formatter(t) for t in chosen)
         self._frames = tuple(b - a for a, b in scenario.bounds)
-        self._engines = [
-            new_engine(scenario.sample_rate, scenario.bpm, scenario.seed, scenario.samples) for _ in chosen
-        ]
+        # Engines in track order: (i,) plays track i alone, (i, i + 1) plays both.
+        units: list[tuple[int, ...]] = []
+        pair_code: list[Callable[[Mapping[str, float], Mapping[str, float]], str] | None] = []
+        i = 0
+        while i < self._k:
+            if pack and i + 1 < self._k and packing_refusal(chosen[i], chosen[i + 1]) is None:
+                units.append((i, i + 1))
+                pair_code.append(_pair_formatter(chosen[i], chosen[i + 1]))
+                i += 2
+            else:
+                units.append((i,))
+                pair_code.append(None)
+                i += 1
+        self._units = tuple(units)
+        self._pair_code = tuple(pair_code)
+        self._engines = [self._new_engine() for _ in units]
         self._fresh = True
         self._cap = max(scenario.total_frames, 1)
         # Reused across episodes: a warm buffer avoids page faults in the hot path.
         self._buf = np.zeros((self._k + 1, self._cap), dtype=np.float32)
         self.reset()
+
+    def _new_engine(self) -> glicol_wasm.Engine:
+        sc = self.scenario
+        return new_engine(sc.sample_rate, sc.bpm, sc.seed, sc.samples)
+
+    @property
+    def packing(self) -> tuple[tuple[str, ...], ...]:
+        """The tracks each engine plays, in order: ``(("bass", "kick"), ("hat",))``."""
+        return tuple(tuple(self._names[i] for i in u) for u in self._units)
 
     def reset(self) -> None:
         """Start again from silence with fresh engine instances (bit-identical renders)."""
@@ -157,10 +286,11 @@ class RenderSession:
             for eng in self._engines:
                 eng.reset()  # a new wasm instance; loaded samples are kept
         self._fresh = False
-        self._last: list[str | None] = [None] * self._k
+        self._last: list[str | None] = [None] * len(self._units)
         self._pos = 0
         self._broken: str | None = None
         self.history: list[dict[str, Mapping[str, float]]] = []
+        self._step_log: list[int] = []  # the step index of each entry of history
 
     @property
     def frames_rendered(self) -> int:
@@ -173,7 +303,7 @@ class RenderSession:
         return sum(eng.memory_bytes for eng in self._engines)
 
     def engine_memory(self) -> list[int]:
-        """Linear-memory size of each track's engine, in bytes."""
+        """Linear-memory size of each engine (see :attr:`packing`), in bytes."""
         return [eng.memory_bytes for eng in self._engines]
 
     def snapshot(self) -> SessionState:
@@ -196,7 +326,7 @@ class RenderSession:
         Raises:
             ValueError: if the state was saved by another session.
         """
-        if len(state.engines) != self._k:
+        if len(state.engines) != len(self._engines):
             raise ValueError("this session state was saved by another session")
         for eng, snap in zip(self._engines, state.engines, strict=True):
             eng.restore(snap)
@@ -204,10 +334,11 @@ class RenderSession:
         self._pos = state.pos
         self._broken = None
         del self.history[state.steps :]
+        del self._step_log[state.steps :]
 
     def valid(self, state: SessionState) -> bool:
         """Whether :meth:`restore` accepts ``state`` (no engine was rebuilt since it was saved)."""
-        return len(state.engines) == self._k and all(
+        return len(state.engines) == len(self._engines) and all(
             s.valid_for(eng) for s, eng in zip(state.engines, self._engines, strict=True)
         )
 
@@ -229,9 +360,9 @@ class RenderSession:
 
         Returns:
             float32 array of shape (n_tracks + 1, frames of the step), read-only: each
-            track's stem (left channel), then the mix (sum of the stems in track
-            order) as the last row. It is a view of the session's audio buffer,
-            valid until the next :meth:`reset`.
+            track's stem (left channel of its own engine), then the mix (sum of the
+            stems in track order) as the last row. It is a view of the session's
+            audio buffer, valid until the next :meth:`reset`.
 
         Raises:
             EngineError: if an engine rejects the code, produces NaN/inf or a sample
@@ -251,35 +382,39 @@ class RenderSession:
         k = self._k
         last = self._last
         names = self._names
-        for i in range(k):
-            v = values[names[i]]
-            code = self._formatters[i](v)
-            eng = self._engines[i]
-            try:
-                if code != last[i]:
-                    eng.set_code(code)
-                    last[i] = code
-                row = buf[i, pos:end]
-                row[:] = eng.render(n)[0]
-                if row.max(initial=0.0) > MAX_AMPLITUDE or row.min(initial=0.0) < -MAX_AMPLITUDE:
-                    raise _Blowup(float(np.max(np.abs(row))))
-            except _Blowup as e:
-                self._broken = f"track {names[i]!r} at step {step_index}"
-                raise EngineError(
-                    f"the Glicol engine of track {names[i]!r} produced runaway audio (peak {e.peak:.3g}, "
-                    f"above the limit of {MAX_AMPLITUDE:g}) at step {step_index} with values {dict(v)}; "
-                    "an unstable filter (lpf/hpf with the cutoff near Nyquist or a q near 0) does this",
-                    track=names[i],
-                    values=dict(v),
-                ) from None
-            except GlicolError as e:
-                self._broken = f"track {names[i]!r} at step {step_index}"
-                raise EngineError(
-                    f"the Glicol engine of track {names[i]!r} failed at step {step_index} "
-                    f"with values {dict(v)}: {e}",
-                    track=names[i],
-                    values=dict(v),
-                ) from e
+        for u, unit in enumerate(self._units):
+            eng = self._engines[u]
+            pair = self._pair_code[u]
+            if pair is None:
+                i = unit[0]
+                v = values[names[i]]
+                code = self._formatters[i](v)
+                try:
+                    if code != last[u]:
+                        eng.set_code(code)
+                        last[u] = code
+                    row = buf[i, pos:end]
+                    row[:] = eng.render(n)[0]
+                    _check_level(row)
+                except (_Blowup, GlicolError) as e:
+                    self._broken = f"track {names[i]!r} at step {step_index}"
+                    raise _engine_error(e, names[i], v, step_index) from _cause(e)
+            else:
+                i, j = unit
+                vi, vj = values[names[i]], values[names[j]]
+                code = pair(vi, vj)
+                try:
+                    if code != last[u]:
+                        eng.set_code(code)
+                        last[u] = code
+                    out = eng.render(n)
+                    buf[i, pos:end] = out[0]
+                    buf[j, pos:end] = out[1]
+                    _check_level(buf[i, pos:end])
+                    _check_level(buf[j, pos:end])
+                except (_Blowup, GlicolError) as e:
+                    self._broken = f"tracks {names[i]!r} and {names[j]!r} at step {step_index}"
+                    self._attribute(unit, step_index, values, e)
         mix = buf[k, pos:end]
         if k == 1:
             mix[:] = buf[0, pos:end]
@@ -289,9 +424,51 @@ class RenderSession:
                 mix += buf[i, pos:end]
         self._pos = end
         self.history.append({name: values[name] for name in names})
+        self._step_log.append(step_index)
         out = buf[:, pos:end]
         out.flags.writeable = False
         return out
+
+    def _attribute(
+        self,
+        unit: tuple[int, ...],
+        step_index: int,
+        values: Mapping[str, Mapping[str, float]],
+        err: Exception,
+    ) -> NoReturn:
+        """Raise the error that separate engines would have raised for a failed shared engine.
+
+        Only on the error path: the performance since the last reset (or restored
+        state) is replayed with one fresh engine per track of ``unit``, in track
+        order, so the error names the track, the values and the engine message that a
+        session without packing reports.
+        """
+        names = self._names
+        engines = {i: self._new_engine() for i in unit}
+        last: dict[int, str | None] = dict.fromkeys(unit)
+        steps = [*zip(self._step_log, self.history, strict=True), (step_index, values)]
+        for k, vals in steps:
+            n = self._frames[k]
+            for i in unit:
+                v = vals[names[i]]
+                code = self._formatters[i](v)
+                try:
+                    if code != last[i]:
+                        engines[i].set_code(code)
+                        last[i] = code
+                    _check_level(engines[i].render(n)[0])
+                except (_Blowup, GlicolError) as e:
+                    self._broken = f"track {names[i]!r} at step {k}"
+                    raise _engine_error(e, names[i], v, k) from _cause(e)
+        # Not reached under packing_refusal's rule; named honestly if it ever is.
+        a, b = (names[i] for i in unit)
+        raise EngineError(
+            f"the Glicol engine shared by tracks {a!r} and {b!r} failed at step {step_index} "
+            f"with values {{{a!r}: {dict(values[a])}, {b!r}: {dict(values[b])}}}, although each "
+            f"track alone plays: {err}",
+            track=None,
+            values={a: dict(values[a]), b: dict(values[b])},
+        ) from err
 
     def _grow(self, need: int) -> None:
         cap = max(need, 2 * self._cap)
@@ -312,12 +489,15 @@ class RenderSession:
         return buf[: self._k].copy(), buf[self._k].copy()
 
     def code(self, values: Mapping[str, Mapping[str, float]]) -> dict[str, str]:
-        """Each track's standalone code for ``values`` (what the engines are given)."""
+        """Each track's standalone code for ``values`` (what a track's own engine plays)."""
         return {name: f(values[name]) for name, f in zip(self._names, self._formatters, strict=False)}
 
 
 def render_values(
-    scenario: Playable, values_per_step: Sequence[Mapping[str, Mapping[str, float]]]
+    scenario: Playable,
+    values_per_step: Sequence[Mapping[str, Mapping[str, float]]],
+    *,
+    pack: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Render a whole performance in a fresh session.
 
@@ -325,6 +505,8 @@ def render_values(
         scenario: The scenario.
         values_per_step: For each step: track name -> parameter values. Step ``i``
             lasts ``bounds[i % n_steps]``.
+        pack: Whether two tracks may share an engine (see :class:`RenderSession`;
+            the audio is the same).
 
     Returns:
         ``(stems, mix)``: float32 arrays of shape (n_tracks, N) and (N,), N the total
@@ -333,11 +515,37 @@ def render_values(
     Raises:
         EngineError: if an engine fails.
     """
-    session = RenderSession(scenario)
+    session = RenderSession(scenario, pack=pack)
     n = scenario.n_steps
     for i, values in enumerate(values_per_step):
         session.step(i % n, values)
     return session.rendered()
+
+
+def _check_level(row: np.ndarray) -> None:
+    if row.max(initial=0.0) > MAX_AMPLITUDE or row.min(initial=0.0) < -MAX_AMPLITUDE:
+        raise _Blowup(float(np.max(np.abs(row))))
+
+
+def _cause(e: Exception) -> Exception | None:
+    """The ``__cause__`` of the session's error: the engine's error (none for a blow-up)."""
+    return None if isinstance(e, _Blowup) else e
+
+
+def _engine_error(e: Exception, track: str, v: Mapping[str, float], step_index: int) -> EngineError:
+    if isinstance(e, _Blowup):
+        return EngineError(
+            f"the Glicol engine of track {track!r} produced runaway audio (peak {e.peak:.3g}, "
+            f"above the limit of {MAX_AMPLITUDE:g}) at step {step_index} with values {dict(v)}; "
+            "an unstable filter (lpf/hpf with the cutoff near Nyquist or a q near 0) does this",
+            track=track,
+            values=dict(v),
+        )
+    return EngineError(
+        f"the Glicol engine of track {track!r} failed at step {step_index} with values {dict(v)}: {e}",
+        track=track,
+        values=dict(v),
+    )
 
 
 class _Blowup(Exception):

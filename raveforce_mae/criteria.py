@@ -22,6 +22,7 @@ from .analysis import (
     Analysis,
     Filterbank,
     dct_matrix,
+    mean_axis,
     mel_filterbank,
     valid_audio,
 )
@@ -464,7 +465,7 @@ class OnsetDistance(Criterion):
 
     def distance(self, fx: Any, ft: Any) -> np.ndarray:
         """Distance per row (see the class docstring)."""
-        return np.abs(fx[0] - ft[0]).mean(axis=1) + np.abs(fx[1] - ft[1]).mean(axis=1)
+        return mean_axis(np.abs(fx[0] - ft[0]), 1) + mean_axis(np.abs(fx[1] - ft[1]), 1)
 
 
 class PitchDistance(Criterion):
@@ -533,7 +534,8 @@ class PitchDistance(Criterion):
         else:
             s_pad = s
         c = s_pad.reshape(s.shape[:-1] + (-1, 12)).sum(axis=-2) + self.eps
-        c /= np.linalg.norm(c, axis=-1, keepdims=True)
+        # np.linalg.norm's arithmetic for a real array, without its Python layer
+        c /= np.sqrt(np.add.reduce(c * c, axis=-1, keepdims=True))
         q = s + self.eps
         cdf = np.cumsum(q, axis=-1)
         cdf /= cdf[..., -1:]
@@ -547,7 +549,7 @@ class PitchDistance(Criterion):
         chroma = 0.5 * np.einsum("rfc,rfc->rf", dc, dc)  # = 1 - cos for unit vectors
         height = np.abs(cdfx - cdft).sum(axis=-1) / 6.0
         level = np.abs(lx - lt)
-        return chroma.mean(axis=1) + height.mean(axis=1) + level.mean(axis=1)
+        return mean_axis(chroma, 1) + mean_axis(height, 1) + mean_axis(level, 1)
 
 
 class CombinedCriterion(Criterion):

@@ -26,7 +26,7 @@ earlier steps (the tests check it)::
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,7 +120,10 @@ class Evaluator:
         """Candidates rendered, then analysed together (bounds the memory of a batch)."""
         self.batch_features = True
         """Whether features are computed for a chunk at once (see :meth:`_score`)."""
+        self.batch_distances = True
+        """Whether the distances to the target are too (see :meth:`_score`)."""
         self._batch_checked = False
+        self._tiled: dict[tuple[int, int, int], Any] = {}
 
     # -- input ------------------------------------------------------------------------------
 
@@ -291,20 +294,39 @@ class Evaluator:
     def _score(self, k: int, audio: np.ndarray) -> np.ndarray:
         """Rows' rewards ``(N, k + 1)`` of a chunk of rendered candidates, in one analysis.
 
-        The first full chunk is also scored one candidate at a time, as the task does
-        it; if the batched rewards differ in any bit, batching is switched off (a
-        criterion whose arithmetic depends on the batch size, e.g. a matrix product
-        that BLAS blocks differently).
+        The first chunk of two or more candidates is also scored one candidate at a
+        time, as the task does it. If the batched rewards differ in any bit, the
+        distances are taken candidate by candidate again, and if they still differ,
+        batching is switched off (a criterion whose arithmetic depends on the batch
+        size or on where a row sits in memory, e.g. a matrix product that BLAS blocks
+        differently, or a SIMD reduction that depends on alignment).
         """
         if not self.batch_features:
             return self._score_one_by_one(k, audio)
-        batched = score_batch(self._task, k, audio)
-        if not self._batch_checked and len(audio) >= min(self.chunk, 2):
+        batched = score_batch(self._task, k, audio, self._tiled_targets if self.batch_distances else None)
+        if not self._batch_checked and len(audio) >= 2:
             self._batch_checked = True
-            if not np.array_equal(batched, self._score_one_by_one(k, audio), equal_nan=True):
-                self.batch_features = False
-                return self._score_one_by_one(k, audio)
+            exact = self._score_one_by_one(k, audio)
+            if np.array_equal(batched, exact, equal_nan=True):
+                return batched
+            if self.batch_distances:
+                self.batch_distances = False
+                batched = score_batch(self._task, k, audio)
+                if np.array_equal(batched, exact, equal_nan=True):
+                    return batched
+            self.batch_features = False
+            return exact
         return batched
+
+    def _tiled_targets(self, k: int, group: int, n: int, ft: Any) -> Any:
+        """Group ``group``'s target features of step ``k``, repeated for ``n`` candidates."""
+        key = (k, group, n)
+        out = self._tiled.get(key)
+        if out is None:
+            if len(self._tiled) > 256:
+                self._tiled.clear()
+            self._tiled[key] = out = _tile(ft, n)
+        return out
 
     def _state_after(self, pre: np.ndarray) -> SessionState:
         """The session's state after the prefix (replayed once per distinct prefix)."""
@@ -455,12 +477,26 @@ def _rows(fx: Any, a: int, b: int) -> Any:
     return fx[a:b].copy()
 
 
-def score_batch(task: Task, k: int, audio: np.ndarray) -> np.ndarray:
+def _tile(ft: Any, n: int) -> Any:
+    """Target features (an array or a tuple of arrays, rows first) repeated ``n`` times along rows."""
+    if isinstance(ft, tuple):
+        return tuple(_tile(f, n) for f in ft)
+    return np.concatenate([ft] * n)
+
+
+def score_batch(
+    task: Task,
+    k: int,
+    audio: np.ndarray,
+    tiled: Callable[[int, int, int, Any], Any] | None = None,
+) -> np.ndarray:
     """Each row's reward for ``N`` candidates' audio ``(N, rows, n)`` of step ``k``: ``(N, rows)``.
 
     The batched form of :meth:`~raveforce_mae.rewards.StepScorer.score_analysis`: each
-    criterion term analyses all candidates at once (the FFTs, the costly part); the
-    distances to the target are then taken per candidate, exactly as for one.
+    criterion term analyses all candidates at once (the FFTs, the costly part). The
+    distances to the target are then taken per candidate, exactly as for one, or,
+    given ``tiled`` (``(k, group, N, target features) -> the features repeated N
+    times``), for all candidates in one call.
     """
     scorer = task._scorer  # noqa: SLF001 - the task's own prepared targets
     n, rows, _ = audio.shape
@@ -468,9 +504,14 @@ def score_batch(task: Task, k: int, audio: np.ndarray) -> np.ndarray:
         audio, task.sample_rate, mix_is_sum=task.n_tracks >= 2, mix_is_stem=task.n_tracks == 1
     )
     acc = np.zeros((n, scorer.n_rows))
-    for (term, rows_key, idx, w), ft in zip(scorer._groups, scorer._prepared[k], strict=True):  # noqa: SLF001
+    groups = zip(scorer._groups, scorer._prepared[k], strict=True)  # noqa: SLF001
+    for g, ((term, rows_key, idx, w, take), ft) in enumerate(groups):
         fx = term.features(an if rows_key is None else an.subset(rows_key))
-        m = len(idx)
+        m = rows if rows_key is None else len(rows_key)
+        if tiled is not None:
+            r = term.rewards(fx, tiled(k, g, n, ft)).reshape(n, m)
+            acc[:, idx] += w * r[:, take]
+            continue
         for c in range(n):
-            acc[c, idx] += w * term.rewards(_rows(fx, c * m, (c + 1) * m), ft)
+            acc[c, idx] += w * term.rewards(_rows(fx, c * m, (c + 1) * m), ft)[take]
     return acc * scorer._inv_weight_sum  # noqa: SLF001

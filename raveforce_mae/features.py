@@ -30,6 +30,7 @@ from .analysis import (
     db_to_unit,
     dct_matrix,
     hann_window,
+    mean_axis,
     mel_filterbank,
     n_frames,
     power_to_unit,
@@ -255,6 +256,15 @@ class StepObserver:
     # ---------------------------------------------------------------------------------
 
     @property
+    def resolutions(self) -> frozenset[tuple[int, int]]:
+        """The ``(n_fft, hop)`` spectra every observation computes for every row."""
+        if self.kind == "waveform":
+            return frozenset()
+        if self.kind == "default":
+            return frozenset({(self._n_fft, self._hop), (PITCH_N_FFT, PITCH_HOP)})
+        return frozenset({(self._n_fft, self._hop)})
+
+    @property
     def observation_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """``(low, high)`` float32 arrays of ``shape`` for a gymnasium ``Box``."""
         return self.low, self.high
@@ -266,11 +276,11 @@ class StepObserver:
         """
         if self.kind == "default":
             # Averaging over frames commutes with the filterbank: average first.
-            mean_power = an.power(self._n_fft, self._hop).mean(axis=1)
+            mean_power = mean_axis(an.power(self._n_fft, self._hop), 1)
             bank = Filterbank.mel(self.sample_rate, self._n_fft, self.n_mels)
             # The pitch criterion's STFT and filterbank: the Analysis caches the STFT,
             # so with a pitch criterion it is computed once per step for both.
-            pitch = an.power(PITCH_N_FFT, PITCH_HOP).mean(axis=1)
+            pitch = mean_axis(an.power(PITCH_N_FFT, PITCH_HOP), 1)
             return np.concatenate(
                 [power_to_unit(bank(mean_power)), power_to_unit(self._pitch_bank(pitch))], axis=1
             )

@@ -121,15 +121,28 @@ class StepScorer:
                 g = groups.setdefault(term.key, (term, [], []))
                 g[1].append(i)
                 g[2].append(w)
-        self._groups = []
+        # One track: the mix is the stem. When the target mix is the target stem too,
+        # a term scoring both rows scores the stem once and pays it to both.
+        alias = (
+            self.n_rows == 2
+            and rows[0] is not None
+            and rows[1] is not None
+            and bool(np.array_equal(rows[0], rows[1]))
+        )
+        self.mix_is_stem = alias
+        self._groups: list[tuple[Criterion, tuple[int, ...] | None, np.ndarray, np.ndarray, np.ndarray]] = []
         self._weight_sum = np.zeros(self.n_rows)
         for term, idx, ws in groups.values():
             # None: every row (the shared analysis); else the rows' own sub-analysis,
             # so e.g. the 8192-point pitch STFT runs only on the bass row.
             rows_key = None if idx == list(range(self.n_rows)) else tuple(idx)
+            # take[j]: which row of the term's rewards row idx[j] is paid
+            take = np.arange(len(idx))
+            if alias and idx == [0, 1]:
+                rows_key, take = (0,), np.zeros(2, dtype=np.intp)
             wa = np.array(ws)
             self._weight_sum[idx] += wa
-            self._groups.append((term, rows_key, np.array(idx), wa))
+            self._groups.append((term, rows_key, np.array(idx), wa, take))
 
         inv = np.full(self.n_rows, np.nan)
         np.divide(1.0, self._weight_sum, out=inv, where=self.available & (self._weight_sum > 0))
@@ -144,7 +157,7 @@ class StepScorer:
         for a, b in self.bounds:
             an = Analysis(tgt[:, a:b], self.sample_rate)
             per_group = []
-            for term, rows_key, _, _ in self._groups:
+            for term, rows_key, _, _, _ in self._groups:
                 ft = term.features(an if rows_key is None else an.subset(rows_key))
                 per_group.append(term.target_side(ft))
             self._prepared.append(per_group)
@@ -188,9 +201,9 @@ class StepScorer:
         """
         an = analysis
         acc = np.zeros(self.n_rows)
-        for (term, rows_key, idx, w), ft in zip(self._groups, self._prepared[step], strict=True):
+        for (term, rows_key, idx, w, take), ft in zip(self._groups, self._prepared[step], strict=True):
             fx = term.features(an if rows_key is None else an.subset(rows_key))
-            acc[idx] += w * term.rewards(fx, ft)
+            acc[idx] += w * term.rewards(fx, ft)[take]
         return acc * self._inv_weight_sum  # NaN where a row has no target
 
 

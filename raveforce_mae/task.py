@@ -79,6 +79,10 @@ class Task:
         per_track: Whether per-track rewards exist (every track has a target stem).
         weight: The share of the mix reward in each agent's reward.
         observation_shape: Per-agent feature shape (without an agent indicator).
+        pack: Whether the render session plays two tracks per engine where it is safe
+            (see :class:`~raveforce_mae.core.RenderSession`; the audio and the rewards
+            are the same bit for bit). Set it before the first :meth:`reset` to
+            compare or measure without packing.
     """
 
     CACHE_SIZE = 128
@@ -98,6 +102,7 @@ class Task:
         self._use(self._reference)
         self.observation_shape: tuple[int, ...] = tuple(self._observer.shape)
         self._session: RenderSession | None = None
+        self.pack = True
 
     def _prepare(self, targets: Targets, actions: Any, target: EpisodeTarget | None) -> _Active:
         """The scorer and observer of one set of targets (their features computed once)."""
@@ -198,7 +203,7 @@ class Task:
             float32 array ``(n_tracks, *observation_shape)``.
         """
         if self._session is None:
-            self._session = RenderSession(self.scenario)
+            self._session = RenderSession(self.scenario, pack=self.pack)
         else:
             self._session.reset()
         return self._observer.reset()
@@ -229,7 +234,15 @@ class Task:
     def analyse(self, audio: np.ndarray) -> Analysis:
         """The one analysis of a step's audio that the reward and the observation share."""
         # The session checked the audio (finite, bounded) and made the mix as the sum.
-        return Analysis(audio, self.sample_rate, mix_is_sum=self.n_tracks >= 2)
+        # The observation transforms every row at its resolutions, so a criterion
+        # that reads some rows only (pitch on the bass) takes them from there.
+        return Analysis(
+            audio,
+            self.sample_rate,
+            mix_is_sum=self.n_tracks >= 2,
+            mix_is_stem=self.n_tracks == 1,
+            shared=self._observer.resolutions,
+        )
 
     def reward(self, k: int, analysis: Analysis) -> StepReward:
         """The reward of scenario step ``k`` (see the module docs)."""
