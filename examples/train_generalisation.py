@@ -373,25 +373,32 @@ def main() -> None:
     )
     p.add_argument("--targets", default="sampled", choices=["sampled", "reference"], help="what to train on")
     p.add_argument("--time-budget", type=float, default=1800.0, help="training seconds")
-    p.add_argument("--action-type", default="discrete", choices=["discrete", "box"])
+    p.add_argument(
+        "--action-type",
+        default="discrete",
+        choices=["discrete", "box"],
+        help="the policy's actions (docs/discrete.md)",
+    )
     p.add_argument("--discrete-bins", type=int, default=11, help="indices of lin/exp parameters (discrete)")
-    p.add_argument("--n-envs", type=int, default=8)
+    p.add_argument("--n-envs", type=int, default=8, help="env copies (each gives one slot per agent)")
     p.add_argument("--num-cpus", type=int, default=0, help="SuperSuit worker processes (0: in-process)")
-    p.add_argument("--n-steps", type=int, default=64)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--n-epochs", type=int, default=10)
-    p.add_argument("--lr", type=float, default=3e-4)
-    p.add_argument("--gamma", type=float, default=0.0)
-    p.add_argument("--gae-lambda", type=float, default=0.9)
-    p.add_argument("--ent-coef", type=float, default=0.01)
+    p.add_argument("--n-steps", type=int, default=64, help="PPO rollout steps per slot")
+    p.add_argument("--batch-size", type=int, default=128, help="PPO minibatch")
+    p.add_argument("--n-epochs", type=int, default=10, help="PPO epochs per rollout")
+    p.add_argument("--lr", type=float, default=3e-4, help="learning rate")
+    p.add_argument(
+        "--gamma", type=float, default=0.0, help="discount (a step's reward depends on its own action)"
+    )
+    p.add_argument("--gae-lambda", type=float, default=0.9, help="GAE lambda")
+    p.add_argument("--ent-coef", type=float, default=0.01, help="entropy bonus")
     p.add_argument("--norm-obs", action="store_true", help="normalise observations (VecNormalize)")
     p.add_argument("--net-arch", default="256,256", help="hidden layers of the policy and value MLPs")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of PPO and of the envs' first resets")
     p.add_argument("--eval-every", type=float, default=120.0, help="seconds between curve points")
     p.add_argument("--curve-targets", type=int, default=16, help="test targets per curve point")
     p.add_argument("--eval-targets", type=int, default=64, help="test targets of the final evaluation")
-    p.add_argument("--model", default=None)
-    p.add_argument("--json", default=None)
+    p.add_argument("--model", default=None, help="save the trained model here (.zip)")
+    p.add_argument("--json", default=None, help="write the curve and the summary here")
     p.add_argument("--plot", nargs="+", default=None, help="plot these JSON results instead of training")
     p.add_argument(
         "--ceilings",
