@@ -332,7 +332,7 @@ def plot(paths: list[str], png: str) -> None:
         summary = data.get("summary", {})
         trained = summary.get("trained_on", Path(p).stem)
         scenario = summary.get("scenario", scenario)
-        unit = "hits" if scenario == "drums" else "lines"
+        unit = "patterns" if scenario == "drums" else "lines"
         labels = {"sampled": f"trained on sampled {unit}", "reference": "trained on the one reference"}
         curve = data["curve"]
         base = data["base"]
@@ -352,7 +352,7 @@ def plot(paths: list[str], png: str) -> None:
     axes[1].axhline(1.0, color="black", lw=0.8, label="reference")
     axes[1].axhline(0.5, color="gray", ls="--", lw=0.8, label="goal: half the gap")
     axes[0].set_ylabel(f"{what} correct per step (test targets)")
-    axes[1].set_ylabel("share of random-to-reference gap closed (test targets)")
+    axes[1].set_ylabel("gap closed (test targets)")
     for ax in axes:
         ax.set_xlabel("training minutes (2 shared CPU cores)")
         ax.grid(alpha=0.3)
