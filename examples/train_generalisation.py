@@ -332,7 +332,7 @@ def plot(paths: list[str], png: str) -> None:
         summary = data.get("summary", {})
         trained = summary.get("trained_on", Path(p).stem)
         scenario = summary.get("scenario", scenario)
-        unit = "patterns" if scenario == "drums" else "lines"
+        unit = {"drums": "patterns", "bassline": "lines"}.get(scenario, "targets")
         labels = {"sampled": f"trained on sampled {unit}", "reference": "trained on the one reference"}
         curve = data["curve"]
         base = data["base"]
