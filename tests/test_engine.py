@@ -775,7 +775,7 @@ def test_restores_keep_memory_bounded_and_audio_identical(three_tracks):
         eng.set_code(c)
         first.append(eng.render(6000))
     sizes, instances = [], set()
-    for rep in range(40):
+    for _rep in range(40):
         for i, c in enumerate(codes):
             eng.restore(snap)
             instances.add(id(eng._inst))
