@@ -86,7 +86,8 @@ class Task:
     """
 
     CACHE_SIZE = 128
-    """Rendered sampled targets kept per task (least recently used dropped first)."""
+    """Rendered targets kept per task (least recently used dropped first), of finite splits
+    only (test splits, folders): the draws of a distribution's train split are not kept."""
 
     def __init__(self, scenario: Scenario, max_cycles: int | None = None) -> None:
         sc = scenario
@@ -130,8 +131,8 @@ class Task:
         Target ``k`` of ``split`` of the scenario's target source, or
         (``split=None``) the scenario's fixed reference.
 
-        Rendered targets are kept in a least-recently-used cache of
-        :attr:`CACHE_SIZE` entries, so that replaying a test target is cheap.
+        Targets of finite splits (test splits, folders) are kept in a least-recently-used
+        cache of :attr:`CACHE_SIZE` entries, so that replaying a test target is cheap.
 
         Raises:
             ValueError: if the scenario has no target source, or ``split``/``k`` is
@@ -153,9 +154,13 @@ class Task:
         if active is None:
             target = render_target(self.scenario, source, split, k)
             active = self._prepare(target.targets, target.actions, target)
-            self._cache[key] = active
-            while len(self._cache) > self.CACHE_SIZE:
-                self._cache.popitem(last=False)
+            # A split without a size (a distribution's train split) has ~2**63 targets: a
+            # draw never comes back, and caching it would only hold its analysis (about
+            # 9 MB) until evicted -- 128 of them per env copy.
+            if source.size(split) is not None:
+                self._cache[key] = active
+                while len(self._cache) > self.CACHE_SIZE:
+                    self._cache.popitem(last=False)
         else:
             self._cache.move_to_end(key)
         self._use(active)
