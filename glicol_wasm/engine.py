@@ -25,6 +25,7 @@ __all__ = [
     "BLOCK",
     "MAX_SEED",
     "MIN_SEED",
+    "RESTORE_SLACK",
     "SAMPLE_RATES",
     "SAMPLE_FILE_RATES",
     "Engine",
@@ -48,6 +49,10 @@ SAMPLE_RATES = (8000, 192000)
 SAMPLE_FILE_RATES = (1000, 384000)
 """Sample rates in Hz (inclusive) that :meth:`Engine.load_sample` accepts for a sample's
 own audio; the engine resamples it on playback (checked from 1000 to 384000 Hz)."""
+
+RESTORE_SLACK = 16 << 20
+"""Bytes a wasm memory may grow beyond a snapshot's before :meth:`Engine.restore` starts a
+new instance of the snapshot's size (the growth is otherwise repeated after every restore)."""
 
 _REPLAY_LIMIT_BLOCKS = 1 << 17  # ~6 minutes at 44.1 kHz; longer histories are not replayed
 
@@ -75,7 +80,7 @@ class EngineState:
     restored only into the wasm instance it was taken from.
     """
 
-    _instance: object
+    _lineage: object
     _memory: np.ndarray
     _python: _PyState
 
@@ -85,8 +90,8 @@ class EngineState:
         return int(self._memory.nbytes)
 
     def valid_for(self, engine: Engine) -> bool:
-        """Whether :meth:`Engine.restore` accepts this snapshot (same wasm instance)."""
-        return engine._inst is self._instance and engine._dead is None
+        """Whether :meth:`Engine.restore` accepts this snapshot (taken since the engine's last reset or rebuild)."""
+        return engine._lineage is self._lineage and engine._inst is not None and engine._dead is None
 
 
 def check_seed(seed: object, what: str = "seed") -> int:
@@ -235,6 +240,7 @@ class Engine:
             self._history_blocks = 0
             self._dead = None
             self._inst = self._new_instance()
+            self._lineage = object()  # snapshots taken before this reset are refused
 
     def _new_instance(self) -> Instance:
         inst = Instance(compiled(), self._sr, self._bpm, float(self._seed))
@@ -283,12 +289,17 @@ class Engine:
         """
         with self._guard:
             inst = self._live()
-            return EngineState(inst, inst.view().copy(), self._py_state(inst))
+            return EngineState(self._lineage, inst.view().copy(), self._py_state(inst))
 
     def restore(self, state: EngineState) -> None:
-        """Return to a state captured by :meth:`snapshot` on this same wasm instance.
+        """Return to a state captured by :meth:`snapshot` of this engine (since its last reset).
 
-        Memory that the engine grew after the snapshot stays allocated but unused.
+        A wasm memory cannot shrink, and the restored allocator does not know about
+        memory grown after the snapshot, so rendering after a restore grows it again.
+        When the memory has grown more than :data:`RESTORE_SLACK` bytes beyond the
+        snapshot's, the state is copied into a new instance of the snapshot's size
+        instead (as :func:`copy.deepcopy` does): memory stays bounded over any number
+        of restores, and the audio is the same bit for bit.
 
         Raises:
             GlicolError: if the snapshot was taken from another instance (another
@@ -301,8 +312,25 @@ class Engine:
                     "before reset() or a rebuild after an error); take a new snapshot"
                 )
             inst = self._live()
-            inst.view()[: state._memory.size] = state._memory
+            size = state._memory.size
+            if inst.memory_size() > size + RESTORE_SLACK:
+                inst = self._inst = self._instance_like(inst, size)
+            inst.view()[:size] = state._memory
             self._set_py_state(inst, state._python)
+
+    def _instance_like(self, src: Instance, size: int) -> Instance:
+        """A fresh instance with ``src``'s buffer addresses and ``size`` bytes of memory, to be overwritten."""
+        # No samples: the memory copied over it holds them.
+        inst = Instance(compiled(), self._sr, self._bpm, float(self._seed))
+        inst.grow_to(size)
+        inst.in_ptr, inst.out_ptr, inst.res_ptr, inst.dst_ptr = (
+            src.in_ptr,
+            src.out_ptr,
+            src.res_ptr,
+            src.dst_ptr,
+        )
+        inst.code_ptr = -1  # makes _set_py_state pass the buffer addresses to the loop
+        return inst
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Engine:
         """An independent engine in the same state: the same audio follows from the same calls.
@@ -314,6 +342,7 @@ class Engine:
         with self._guard:
             new = Engine.__new__(Engine)
             memo[id(self)] = new
+            new._lineage = object()
             new._sr, new._bpm, new._seed = self._sr, self._bpm, self._seed
             new._guard = copy.deepcopy(self._guard, memo)
             new._samples = dict(self._samples)  # SampleData is never mutated
@@ -325,19 +354,10 @@ class Engine:
                 new._inst = None
                 return new
             src = self._inst
-            # A fresh instance (no samples: the copied memory holds them), grown to the
-            # same size, then overwritten with this one's memory.
-            inst = Instance(compiled(), self._sr, self._bpm, float(self._seed))
-            inst.grow_to(src.memory_size())
+            # A fresh instance of the same size, overwritten with this one's memory.
+            inst = self._instance_like(src, src.memory_size())
             mem = src.view()
             inst.view()[: mem.size] = mem
-            inst.in_ptr, inst.out_ptr, inst.res_ptr, inst.dst_ptr = (
-                src.in_ptr,
-                src.out_ptr,
-                src.res_ptr,
-                src.dst_ptr,
-            )
-            inst.code_ptr = -1  # makes _set_py_state pass the buffer addresses to the loop
             new._inst = inst
             new._set_py_state(inst, self._py_state(src))
             return new
@@ -540,6 +560,7 @@ class Engine:
             err._set_recovered(False)
             raise err from None
         self._inst = inst
+        self._lineage = object()
         err._set_recovered(True)
         raise err
 

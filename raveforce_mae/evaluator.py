@@ -25,6 +25,7 @@ earlier steps (the tests check it)::
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,10 +34,11 @@ from typing import Any
 import numpy as np
 
 from .analysis import Analysis
-from .core import RenderSession, SessionState
+from .core import RenderSession, SessionState, packing_refusal
 from .errors import EngineError, ParameterError
+from .patch import CodeLine, Template
 from .rewards import blend
-from .scenario import Scenario, load_scenario
+from .scenario import Scenario, Track, load_scenario
 from .task import Task
 
 __all__ = ["Evaluation", "Evaluator"]
@@ -124,6 +126,10 @@ class Evaluator:
         """Whether the distances to the target are too (see :meth:`_score`)."""
         self._batch_checked = False
         self._tiled: dict[tuple[int, int, int], Any] = {}
+        self.pack_candidates = True
+        """Whether a one-track scenario's candidates are rendered two per engine (see :meth:`_twins`)."""
+        self._twin: tuple[RenderSession, SessionState, str, str] | None = None
+        self._twin_key = b""
 
     # -- input ------------------------------------------------------------------------------
 
@@ -244,6 +250,7 @@ class Evaluator:
                     audio = session.step(k, self._values(flat[j, i]))
                 except EngineError as e:
                     errors[j] = str(e)
+                    state = self._state_after(pre)  # the engine may have been rebuilt
                     break
                 r = task.reward(k, task.analyse(audio))
                 out[j, i], mix[j, i], tracks[j, i] = r.agents, r.mix, r.tracks
@@ -260,16 +267,34 @@ class Evaluator:
         task, session = self._task, self._session
         k = task.step_index(len(pre))
         chunk = self.chunk
+        twins = self._twins(pre)
         for c0 in range(0, n, chunk):
             idx = list(range(c0, min(n, c0 + chunk)))
             audio: list[np.ndarray] = []
             ok: list[int] = []
-            for j in idx:
+            pos = 0
+            while twins is not None and pos + 1 < len(idx):
+                # two candidates in one engine, one on each channel (bit-identical stems)
+                tw, tw_state, name, twin_name = twins
+                a, b = idx[pos], idx[pos + 1]
+                tw.restore(tw_state)
+                try:
+                    pair = tw.step(
+                        k, {name: self._values(acts[a])[name], twin_name: self._values(acts[b])[name]}
+                    )
+                except EngineError:  # render these two alone, to report the right one
+                    twins = self._twin = None
+                    break
+                audio += [pair[[0, 0]], pair[[1, 1]]]  # the stem, and the mix (the stem again)
+                ok += [a, b]
+                pos += 2
+            for j in idx[pos:]:
                 session.restore(state)
                 try:
                     audio.append(np.array(session.step(k, self._values(acts[j]))))
                 except EngineError as e:
                     errors[j] = str(e)
+                    state = self._state_after(pre)  # the engine may have been rebuilt
                     continue
                 ok.append(j)
             if not ok:
@@ -328,13 +353,48 @@ class Evaluator:
             self._tiled[key] = out = _tile(ft, n)
         return out
 
+    def _twins(self, pre: np.ndarray) -> tuple[RenderSession, SessionState, str, str] | None:
+        """A session playing two candidates of a one-track scenario at once, after ``pre``.
+
+        Its engine plays the track on the left channel and a copy of it (renamed) on
+        the right, as :class:`~raveforce_mae.core.RenderSession` packs two tracks:
+        one engine's per-block overhead and one memory restore for two candidates,
+        and each channel bit for bit what the track's own engine plays. ``None`` for
+        scenarios of several tracks (their session packs tracks already) or when
+        the track cannot be packed with its copy.
+        """
+        if not self.pack_candidates or len(self.scenario.tracks) != 1:
+            return None
+        key = pre.tobytes()
+        if self._twin is not None and self._twin_key == key and self._twin[0].valid(self._twin[1]):
+            return self._twin
+        track = self.scenario.tracks[0]
+        twin = _renamed(track, f"{track.name}2")
+        if packing_refusal(track, twin) is not None:
+            self.pack_candidates = False
+            return None
+        session = (
+            self._twin[0] if self._twin is not None else RenderSession(_Pair(self.scenario, (track, twin)))
+        )
+        session.reset()
+        for i, acts in enumerate(pre):
+            v = self._values(acts)[track.name]
+            session.step(self._task.step_index(i), {track.name: v, twin.name: v})
+        self._twin = (session, session.snapshot(), track.name, twin.name)
+        self._twin_key = key
+        return self._twin
+
     def _state_after(self, pre: np.ndarray) -> SessionState:
         """The session's state after the prefix (replayed once per distinct prefix)."""
         key = pre.tobytes()
         if key == self._prefix_key and self._session.valid(self._prefix_state):
             return self._prefix_state
         session = self._session
-        session.restore(self._fresh)
+        if session.valid(self._fresh):
+            session.restore(self._fresh)
+        else:  # an engine was rebuilt after a candidate broke it
+            session.reset()
+            self._fresh = session.snapshot()
         for i, acts in enumerate(pre):
             session.step(self._task.step_index(i), self._values(acts))
         self._prefix_state = session.snapshot()
@@ -382,6 +442,60 @@ class Evaluator:
 
     def __getstate__(self) -> dict[str, Any]:
         raise TypeError("an Evaluator holds engines and processes; pass its scenario instead")
+
+
+def _renamed(track: Track, name: str) -> Track:
+    """``track`` under another name: its audible chain and its private refs renamed."""
+    old_ref, new_ref = f"~{track.name}__", f"~{name}__"
+
+    def seg(x: str | tuple[str]) -> str | tuple[str]:
+        return x.replace(old_ref, new_ref) if isinstance(x, str) else x
+
+    lines = tuple(
+        CodeLine(
+            name if ln.lhs == track.name else ln.lhs.replace(old_ref, new_ref),
+            Template(tuple(seg(x) for x in ln.body.segments)),
+            ln.key,
+        )
+        for ln in track.own_lines
+    )
+    return dataclasses.replace(track, name=name, own_lines=lines)
+
+
+@dataclass(frozen=True)
+class _Pair:
+    """A scenario's timing and samples with other tracks: what a render session plays."""
+
+    base: Scenario
+    tracks: tuple[Track, ...]
+
+    @property
+    def sample_rate(self) -> int:  # noqa: D102
+        return self.base.sample_rate
+
+    @property
+    def bpm(self) -> float:  # noqa: D102
+        return self.base.bpm
+
+    @property
+    def seed(self) -> int:  # noqa: D102
+        return self.base.seed
+
+    @property
+    def samples(self) -> Mapping[str, tuple[np.ndarray, int]]:  # noqa: D102
+        return self.base.samples
+
+    @property
+    def bounds(self) -> tuple[tuple[int, int], ...]:  # noqa: D102
+        return self.base.bounds
+
+    @property
+    def total_frames(self) -> int:  # noqa: D102
+        return self.base.total_frames
+
+    @property
+    def n_steps(self) -> int:  # noqa: D102
+        return self.base.n_steps
 
 
 def _pad(action: Any, p: int) -> np.ndarray:

@@ -762,6 +762,34 @@ def test_snapshot_survives_code_buffer_growth():
     np.testing.assert_array_equal(a, fresh.render(1000))
 
 
+def test_restores_keep_memory_bounded_and_audio_identical(three_tracks):
+    # The restored allocator does not know about memory grown after the snapshot, so
+    # every restore + render grows the memory again; past RESTORE_SLACK the state
+    # moves to a new instance of the snapshot's size. Same audio every time.
+    eng = gw.Engine(44100)
+    snap = eng.snapshot()
+    codes = [three_tracks.replace("800", str(300 + 7 * i)) for i in range(12)]
+    first = []
+    for c in codes:
+        eng.restore(snap)
+        eng.set_code(c)
+        first.append(eng.render(6000))
+    sizes, instances = [], set()
+    for _rep in range(40):
+        for i, c in enumerate(codes):
+            eng.restore(snap)
+            instances.add(id(eng._inst))
+            eng.set_code(c)
+            np.testing.assert_array_equal(eng.render(6000), first[i])
+        sizes.append(eng.memory_bytes)
+        assert snap.valid_for(eng)  # a new instance keeps the engine's snapshots valid
+    growth = max(sizes) - snap.nbytes
+    assert growth <= gw.RESTORE_SLACK + (4 << 20), f"memory grew by {growth / 2**20:.1f} MiB"
+    assert len(instances) > 1, "no restore started a new instance: the test did not reach the slack"
+    eng.reset()
+    assert not snap.valid_for(eng)
+
+
 def test_snapshot_refused_by_other_instance():
     a, b = gw.Engine(44100), gw.Engine(44100)
     snap = a.snapshot()

@@ -206,3 +206,53 @@ def _real_beat(tmp_path, kick_steps, hat_steps):
     p = tmp_path / "real_beat.toml"
     p.write_text(text)
     return load_scenario(p)
+
+
+@pytest.mark.parametrize(
+    ("chain", "choices"),
+    [
+        ("sin 220 >> delayms {d} >> mul 0.3", [10, 20, 100000000, 30, 40, 50]),  # a trap
+        ("saw 110 >> lpf 800 {d} >> mul 0.3", [1, 2, 0, 3, 4, 5]),  # NaN
+    ],
+)
+def test_two_candidates_per_engine_pay_and_fail_as_one_per_engine(chain, choices):
+    # A one-track scenario renders candidates in pairs (left and right channel of
+    # one engine). Rewards are those of one engine per candidate, and a candidate
+    # that breaks the engine is reported alone, its partner scored.
+    from raveforce_mae.scenario import scenario_from_dict
+
+    sc = scenario_from_dict(
+        {
+            "timing": {"steps": 2, "step_beats": 0.25},
+            "tracks": {
+                "lead": {
+                    "chain": chain,
+                    "params": {"d": {"kind": "choose", "choices": choices}},
+                    "reference": {"d": choices[0]},
+                }
+            },
+        }
+    )
+    u = np.array([[-0.9], [0.9], [-0.2], [0.5], [0.1], [-0.6], [-0.2]])  # -0.2: the faulty choice
+    paired, alone = Evaluator(sc), Evaluator(sc)
+    alone.pack_candidates = False
+    for prefix in (None, np.array([[[0.5]]])):
+        a = paired.evaluate(u, prefix=prefix)
+        b = alone.evaluate(u, prefix=prefix)
+        assert sorted(a.errors) == sorted(b.errors) == [2, 6]
+        assert a.errors == b.errors
+        np.testing.assert_array_equal(a.agents, b.agents)
+        assert (a.rewards[[0, 1, 3, 4, 5]] > 0).all()
+    # sequences: a broken candidate does not stop the ones after it
+    seq = paired.evaluate_sequence(np.repeat(u[:, None, :], 2, axis=1))
+    assert sorted(seq.errors) == [2, 6]
+    assert (seq.rewards[[0, 1, 3, 4, 5]] > 0).all() and (seq.rewards[[2, 6]] == 0).all()
+
+
+def test_candidates_of_a_one_track_scenario_share_engines_bit_identically():
+    ev, alone = Evaluator("kick"), Evaluator("kick")
+    alone.pack_candidates = False
+    x = np.random.default_rng(7).uniform(-1, 1, (15, 2))
+    got = ev.evaluate(x)
+    assert ev._twin is not None and ev._twin[0].packing == (("kick", "kick2"),)
+    np.testing.assert_array_equal(got.agents, alone.evaluate(x).agents)
