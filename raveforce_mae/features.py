@@ -8,6 +8,7 @@ observation.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -255,9 +256,9 @@ class StepObserver:
 
     # ---------------------------------------------------------------------------------
 
-    @property
+    @functools.cached_property
     def resolutions(self) -> frozenset[tuple[int, int]]:
-        """The ``(n_fft, hop)`` spectra every observation computes for every row."""
+        """The ``(n_fft, hop)`` spectra every observation computes for every row (read every step)."""
         if self.kind == "waveform":
             return frozenset()
         if self.kind == "default":
