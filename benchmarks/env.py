@@ -7,8 +7,9 @@ Prints, for the ensemble scenario with random actions:
   engine render, features, rewards, the rest of the PettingZoo bookkeeping);
 * the floor: one bare engine rendering the merged patch for the same frames, in
   step-sized chunks with one code update per step;
-* the ratio env / floor, for the default settings and for ``criterion="mse"`` with
-  the waveform observation (targets: at most 2x for both);
+* the ratio env / floor, for the default settings (engines rendered on one thread each,
+  the default, and on one thread) and for ``criterion="mse"`` with the waveform
+  observation (targets: at most 2x), in wall-clock time and in CPU time;
 * the render session alone (no features, no rewards) against the same floor, with
   two tracks per engine (the default) and with one engine per track;
 * single-step sound-matching evaluations per second on ``kick``.
@@ -41,13 +42,13 @@ def _episodes(env, actions):
     return [actions[i : i + n] for i in range(0, len(actions), n)]
 
 
-def time_env_episode(env, episode) -> float:
-    """Seconds for the env to reset and play one episode (a new performance)."""
-    t0 = time.perf_counter()
+def time_env_episode(env, episode) -> tuple[float, float]:
+    """Seconds (wall clock, and CPU time of every thread) for the env to reset and play one episode."""
+    t0, c0 = time.perf_counter(), time.process_time()
     env.reset()
     for acts in episode:
         env.step(acts)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def floor_codes(env, episode) -> list[str]:
@@ -110,17 +111,21 @@ def compare(label, env, actions, repeats):
     codes = [floor_codes(env, ep) for ep in episodes]
     eng = glicol_wasm.Engine(sc.sample_rate, bpm=sc.bpm, seed=sc.seed)
     env.reset(seed=0)
-    e, f = [], []
+    e, c, f = [], [], []
     for _ in range(repeats):
-        te = tf = 0.0
+        te = tc = tf = 0.0
         for ep, cs in zip(episodes, codes, strict=True):
             tf += time_floor_episode(env, eng, cs)
-            te += time_env_episode(env, ep)
+            wall, cpu = time_env_episode(env, ep)
+            te += wall
+            tc += cpu
         e.append(te)
+        c.append(tc)
         f.append(tf)
     me, mf = statistics.median(e), statistics.median(f)
     ratio = statistics.median(x / y for x, y in zip(e, f, strict=True))
-    return label, len(actions) / me, me / len(actions) * 1e6, mf / len(actions) * 1e6, ratio
+    cpu_ratio = statistics.median(x / y for x, y in zip(c, f, strict=True))
+    return label, len(actions) / me, me / len(actions) * 1e6, mf / len(actions) * 1e6, ratio, cpu_ratio
 
 
 def time_session_episode(session, values) -> float:
@@ -142,7 +147,11 @@ def compare_sessions(env, actions, repeats):
         for ep in episodes
     ]
     eng = glicol_wasm.Engine(sc.sample_rate, bpm=sc.bpm, seed=sc.seed)
-    sessions = {True: RenderSession(sc, pack=True), False: RenderSession(sc, pack=False)}
+    # one thread each: this compares the engines' work, not the threads
+    sessions = {
+        True: RenderSession(sc, pack=True, threads=1),
+        False: RenderSession(sc, pack=False, threads=1),
+    }
     times: dict[str, list[float]] = {"floor": [], "packed": [], "unpacked": []}
     for _ in range(repeats):
         t = dict.fromkeys(times, 0.0)
@@ -174,6 +183,10 @@ def main(argv=None) -> None:
     compare("warm-up", env, acts[:64], 1)
     rows.append(compare("ensemble, default reward + obs", env, acts, args.repeats))
     bd = breakdown(env, acts)
+    env_one = raveforce_mae.parallel_env("ensemble")
+    env_one.task.render_threads = 1
+    compare("warm-up", env_one, acts[:64], 1)
+    rows.append(compare("  the same, 1 render thread", env_one, acts, args.repeats))
     env_mse = raveforce_mae.parallel_env(
         "ensemble", criterion="mse", observation="waveform", agent_indicator=False
     )
@@ -190,19 +203,28 @@ def main(argv=None) -> None:
     )
     print(
         f"{'configuration':<34}{'steps/s':>10}{'env us/step':>14}"
-        f"{'floor us/step':>15}{'env/floor':>11}{'target':>8}"
+        f"{'floor us/step':>15}{'env/floor':>11}{'cpu/floor':>11}{'target':>8}"
     )
-    for (label, sps, eus, fus, ratio), target in zip(rows, (2.0, 2.0), strict=True):
+    for (label, sps, eus, fus, ratio, cpu), target in zip(rows, (2.0, 2.0, 2.0), strict=True):
         ok = "ok" if ratio <= target else "MISSED"
-        print(f"{label:<34}{sps:>10.0f}{eus:>14.0f}{fus:>15.0f}{ratio:>10.2f}x {'<=' + str(target):>6} {ok}")
+        print(
+            f"{label:<34}{sps:>10.0f}{eus:>14.0f}{fus:>15.0f}{ratio:>10.2f}x{cpu:>10.2f}x"
+            f" {'<=' + str(target):>6} {ok}"
+        )
     print(
-        f"\nrender session alone (no features, no rewards), us/step: floor {s_per['floor']:.0f}; "
+        f"(env/floor: wall clock; cpu/floor: the env's CPU time over all its threads. The env renders its "
+        f"{len(env.task.session.packing)} engines on {env.task.session.threads} threads.)"
+    )
+    print(
+        f"\nrender session alone (no features, no rewards, one thread), us/step: floor {s_per['floor']:.0f}; "
         f"{len(packing)} engines {packing}: {s_per['packed']:.0f} ({s_ratio['packed']:.2f}x the floor); "
         f"one engine per track: {s_per['unpacked']:.0f} ({s_ratio['unpacked']:.2f}x)"
     )
     total = sum(bd.values())
     step_us = rows[0][2]
-    print("\nper-step breakdown (default settings), microseconds:")
+    print(
+        f"\nper-step breakdown (default settings, {env.task.session.threads} render threads), microseconds:"
+    )
     for k, v in bd.items():
         print(f"  {k:<18}{v:8.1f}")
     print(

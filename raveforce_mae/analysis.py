@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from concurrent.futures import Executor, Future
 from typing import Any
 
 import numpy as np
@@ -338,6 +339,19 @@ def _rfft(frames: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return out  # pragma: no cover
 
 
+def _pad_rows(audio: np.ndarray, rows: int, p: int) -> np.ndarray:
+    """The first ``rows`` rows of ``audio``, faded in and out at the edges, zero-padded by ``p``."""
+    n = audio.shape[1]
+    buf = np.zeros((rows, n + 2 * p), dtype=np.float32)
+    buf[:, p : p + n] = audio[:rows]
+    m = min(EDGE_FADE, n // 2)
+    if m > 0:
+        ramp = _fade_ramp(m)
+        buf[:, p : p + m] *= ramp
+        buf[:, p + n - m : p + n] *= ramp[::-1]
+    return buf
+
+
 def mean_axis(x: np.ndarray, axis: int) -> np.ndarray:
     """``x.mean(axis=axis)`` for a float array, the same arithmetic without its Python layer.
 
@@ -384,6 +398,10 @@ class Analysis:
         shared: ``(n_fft, hop)`` resolutions whose spectrum will be computed for
             every row anyway (the observation's). A :meth:`subset` then takes its
             rows of these spectra instead of running its own FFTs.
+        executor: If given, the ``shared`` spectra are computed on it at once (largest
+            FFT first) while the caller goes on with other resolutions; the FFT
+            releases the GIL, so another thread does that work in parallel. The
+            spectra are the same bit for bit.
     """
 
     def __init__(
@@ -394,6 +412,7 @@ class Analysis:
         mix_is_sum: bool | None = None,
         mix_is_stem: bool = False,
         shared: frozenset[tuple[int, int]] = frozenset(),
+        executor: Executor | None = None,
     ) -> None:
         self.audio = audio
         self.sample_rate = int(sample_rate)
@@ -411,6 +430,21 @@ class Analysis:
         # Set on a subset: the analysis it was taken from and its rows there.
         self._parent: Analysis | None = None
         self._parent_rows: list[int] = []
+        self._prefetch: Future[dict[tuple, np.ndarray]] | None = None
+        if executor is not None and shared:
+            order = sorted(shared, reverse=True)
+            self._prefetch = executor.submit(self._spectra, order)
+
+    def _spectra(self, resolutions: Sequence[tuple[int, int]]) -> dict[tuple, np.ndarray]:
+        """Spectra of ``resolutions`` from a padded copy of its own (safe on another thread)."""
+        rows = self._fft_rows()
+        p = max(2048, *(n for n, _ in resolutions))
+        buf = _pad_rows(self.audio, rows, p)
+        return {("stft", n, h): self._stft(buf, p, rows, n, h) for n, h in resolutions}
+
+    def _fft_rows(self) -> int:
+        # Rows that need their own FFT: the mix row is the sum (or copy) of the others.
+        return self.rows - 1 if self.mix_is_sum or self.mix_is_stem else self.rows
 
     def subset(self, rows: tuple[int, ...]) -> Analysis:
         """Cached analysis of some rows only (their own FFTs; no mix shortcut).
@@ -455,13 +489,7 @@ class Analysis:
         if buf is None or self._pad < max(left, right) or buf.shape[0] < rows:
             # wide enough for every shared resolution too: one buffer per analysis
             p = max(left, right, 2048, *(n for n, _ in self.shared))
-            buf = np.zeros((rows, self.n + 2 * p), dtype=np.float32)
-            buf[:, p : p + self.n] = self.audio[:rows]
-            m = min(EDGE_FADE, self.n // 2)
-            if m > 0:
-                ramp = _fade_ramp(m)
-                buf[:, p : p + m] *= ramp
-                buf[:, p + self.n - m : p + self.n] *= ramp[::-1]
+            buf = _pad_rows(self.audio, rows, p)
             self._pad_buf, self._pad = buf, p
         return buf, self._pad
 
@@ -477,39 +505,48 @@ class Analysis:
             out = self._borrowed(n_fft, hop)
             if out is not None:
                 self._cache[key] = out
+        if out is None and self._prefetch is not None:
+            done = self._prefetch.result()
+            self._prefetch = None
+            self._cache.update(done)
+            out = self._cache.get(key)
         if out is None:
-            rows = self.rows - 1 if self.mix_is_sum or self.mix_is_stem else self.rows
-            nfr = n_frames(self.n, n_fft, hop)
+            rows = self._fft_rows()
             half = n_fft // 2
-            right = (nfr - 1) * hop + (n_fft - half) - self.n
+            right = (n_frames(self.n, n_fft, hop) - 1) * hop + (n_fft - half) - self.n
             buf, pad = self._padded(half, right, rows)
-            # Overlapping frames as a strided view (np.ndarray directly: as_strided
-            # costs ~25 us per call in Python overhead).
-            view = np.ndarray(
-                (rows, nfr, n_fft),
-                dtype=np.float32,
-                buffer=buf,
-                offset=(pad - half) * buf.itemsize,
-                strides=(buf.strides[0], hop * buf.itemsize, buf.itemsize),
-            )
-            frames = view * hann_window(n_fft)
-            if self.mix_is_sum or self.mix_is_stem:
-                # The stems' transforms go straight into the first rows of the result.
-                spec = np.empty((self.rows, nfr, n_fft // 2 + 1), dtype=np.complex64)
-                _rfft(frames, out=spec[:rows])
-                if self.mix_is_stem:
-                    spec[1] = spec[0]
-                else:
-                    # The STFT is linear: the mix's spectrum is the sum of the stems',
-                    # added in row order ((s0 + s1) + s2 ...).
-                    mix = spec[rows]
-                    np.add(spec[0], spec[1], out=mix) if rows > 1 else np.copyto(mix, spec[0])
-                    for r in range(2, rows):
-                        mix += spec[r]
-            else:
-                spec = _rfft(frames)
-            self._cache[key] = out = spec
+            self._cache[key] = out = self._stft(buf, pad, rows, n_fft, hop)
         return out
+
+    def _stft(self, buf: np.ndarray, pad: int, rows: int, n_fft: int, hop: int) -> np.ndarray:
+        """The STFT of the first ``rows`` rows of ``buf`` (padded by ``pad``), and the mix row."""
+        nfr = n_frames(self.n, n_fft, hop)
+        half = n_fft // 2
+        # Overlapping frames as a strided view (np.ndarray directly: as_strided
+        # costs ~25 us per call in Python overhead).
+        view = np.ndarray(
+            (rows, nfr, n_fft),
+            dtype=np.float32,
+            buffer=buf,
+            offset=(pad - half) * buf.itemsize,
+            strides=(buf.strides[0], hop * buf.itemsize, buf.itemsize),
+        )
+        frames = view * hann_window(n_fft)
+        if not (self.mix_is_sum or self.mix_is_stem):
+            return _rfft(frames)
+        # The stems' transforms go straight into the first rows of the result.
+        spec = np.empty((self.rows, nfr, n_fft // 2 + 1), dtype=np.complex64)
+        _rfft(frames, out=spec[:rows])
+        if self.mix_is_stem:
+            spec[1] = spec[0]
+        else:
+            # The STFT is linear: the mix's spectrum is the sum of the stems',
+            # added in row order ((s0 + s1) + s2 ...).
+            mix = spec[rows]
+            np.add(spec[0], spec[1], out=mix) if rows > 1 else np.copyto(mix, spec[0])
+            for r in range(2, rows):
+                mix += spec[r]
+        return spec
 
     def power(self, n_fft: int, hop: int) -> np.ndarray:
         """Power spectrogram ``|X|^2``, shape ``(rows, frames, bins)``, float32."""

@@ -19,8 +19,10 @@ is paid once for two tracks.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
@@ -234,6 +236,11 @@ class RenderSession:
             each other), which is what the search baselines use.
         pack: Whether to play two tracks per engine where it is safe (default). With
             ``False`` every track has its own engine (to compare, or to measure).
+        threads: How many engines render at once, on that many threads (the
+            engines are independent; the audio is the same bit for bit). ``None``
+            (default): the ``RAVEFORCE_MAE_RENDER_THREADS`` environment variable if
+            set, else one per engine up to the number of CPUs this process may use.
+            ``1`` renders the engines one after another in the calling thread.
 
     Attributes:
         scenario: The scenario.
@@ -241,7 +248,14 @@ class RenderSession:
             parameter name -> value), oldest first.
     """
 
-    def __init__(self, scenario: Playable, tracks: Sequence[int] | None = None, *, pack: bool = True) -> None:
+    def __init__(
+        self,
+        scenario: Playable,
+        tracks: Sequence[int] | None = None,
+        *,
+        pack: bool = True,
+        threads: int | None = None,
+    ) -> None:
         self.scenario = scenario
         chosen = scenario.tracks if tracks is None else tuple(scenario.tracks[i] for i in tracks)
         self._tracks = chosen
@@ -265,6 +279,9 @@ class RenderSession:
         self._units = tuple(units)
         self._pair_code = tuple(pair_code)
         self._engines = [self._new_engine() for _ in units]
+        self.threads = min(len(units), render_threads(threads))
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_pid = 0
         # Each engine's state before anything was played: restoring it (a memory copy)
         # starts an episode several times faster than a new wasm instance.
         self._clean = [eng.snapshot() for eng in self._engines]
@@ -277,6 +294,21 @@ class RenderSession:
     def _new_engine(self) -> glicol_wasm.Engine:
         sc = self.scenario
         return new_engine(sc.sample_rate, sc.bpm, sc.seed, sc.samples)
+
+    @property
+    def executor(self) -> ThreadPoolExecutor | None:
+        """The session's render threads besides the caller's (``None`` with one thread).
+
+        Idle between steps: the task's analysis of a step borrows them. Made on first
+        use, and again in a process forked from this one (a fork copies no thread).
+        """
+        if self.threads < 2:
+            return None
+        pid = os.getpid()
+        if self._pool is None or self._pool_pid != pid:
+            self._pool = ThreadPoolExecutor(self.threads - 1, thread_name_prefix="raveforce-render")
+            self._pool_pid = pid
+        return self._pool
 
     @property
     def packing(self) -> tuple[tuple[str, ...], ...]:
@@ -388,34 +420,43 @@ class RenderSession:
             self._grow(end)
         buf = self._buf
         k = self._k
-        last = self._last
         names = self._names
-        for u, unit in enumerate(self._units):
-            eng = self._engines[u]
+        units = self._units
+        # Each engine's code for this step (cheap, in this thread).
+        codes: list[str] = []
+        for u, unit in enumerate(units):
             pair = self._pair_code[u]
             if pair is None:
+                codes.append(self._formatters[unit[0]](values[names[unit[0]]]))
+            else:
+                codes.append(pair(values[names[unit[0]]], values[names[unit[1]]]))
+        pool = self.executor
+        if pool is not None:
+            # The engines are independent wasm instances and wasmtime releases the GIL
+            # while one renders: the others render on the pool's threads meanwhile.
+            futures = [pool.submit(self._render_unit, u, codes[u], n) for u in range(1, len(units))]
+            results = [self._render_unit(0, codes[0], n), *(f.result() for f in futures)]
+        else:
+            results = [self._render_unit(u, codes[u], n) for u in range(len(units))]
+        # Errors are raised in engine order, as rendering one engine after another would.
+        for u, unit in enumerate(units):
+            out = results[u]
+            if len(unit) == 1:
                 i = unit[0]
-                v = values[names[i]]
-                code = self._formatters[i](v)
                 try:
-                    if code != last[u]:
-                        eng.set_code(code)
-                        last[u] = code
+                    if isinstance(out, Exception):
+                        raise out
                     row = buf[i, pos:end]
-                    row[:] = eng.render(n)[0]
+                    row[:] = out[0]
                     _check_level(row)
                 except (_Blowup, GlicolError) as e:
                     self._broken = f"track {names[i]!r} at step {step_index}"
-                    raise _engine_error(e, names[i], v, step_index) from _cause(e)
+                    raise _engine_error(e, names[i], values[names[i]], step_index) from _cause(e)
             else:
                 i, j = unit
-                vi, vj = values[names[i]], values[names[j]]
-                code = pair(vi, vj)
                 try:
-                    if code != last[u]:
-                        eng.set_code(code)
-                        last[u] = code
-                    out = eng.render(n)
+                    if isinstance(out, Exception):
+                        raise out
                     buf[i, pos:end] = out[0]
                     buf[j, pos:end] = out[1]
                     _check_level(buf[i, pos:end])
@@ -436,6 +477,21 @@ class RenderSession:
         out = buf[:, pos:end]
         out.flags.writeable = False
         return out
+
+    def _render_unit(self, u: int, code: str, n: int) -> np.ndarray | GlicolError:
+        """Engine ``u`` plays ``code`` for ``n`` frames: its stereo audio, or the engine's error.
+
+        Runs on a pool thread when the session renders its engines in parallel; it
+        touches engine ``u`` and ``self._last[u]`` only.
+        """
+        eng = self._engines[u]
+        try:
+            if code != self._last[u]:
+                eng.set_code(code)
+                self._last[u] = code
+            return eng.render(n)
+        except GlicolError as e:
+            return e
 
     def _attribute(
         self,
@@ -528,6 +584,46 @@ def render_values(
     for i, values in enumerate(values_per_step):
         session.step(i % n, values)
     return session.rendered()
+
+
+RENDER_THREADS_VAR = "RAVEFORCE_MAE_RENDER_THREADS"
+"""Environment variable: the default number of engines a render session runs at once."""
+
+
+def render_threads(threads: int | None = None) -> int:
+    """How many engines a render session runs at once (see :class:`RenderSession`).
+
+    Args:
+        threads: An explicit count (``>= 1``), or ``None`` for the default: the
+            :data:`RENDER_THREADS_VAR` environment variable if set, else the number of
+            CPUs this process may run on.
+
+    Raises:
+        ValueError: if the count (given or from the environment) is not an integer >= 1.
+    """
+    if threads is None:
+        raw = os.environ.get(RENDER_THREADS_VAR)
+        if raw is None:
+            return _usable_cpus()
+        try:
+            count = int(raw)
+        except ValueError:
+            count = 0
+        if count < 1:
+            raise ValueError(
+                f"the environment variable {RENDER_THREADS_VAR} must be an integer >= 1, got {raw!r}"
+            )
+        return count
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
+    return int(threads)
+
+
+def _usable_cpus() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return max(1, os.cpu_count() or 1)
 
 
 def _check_level(row: np.ndarray) -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from .analysis import Analysis
-from .core import RenderSession, SessionState, packing_refusal
+from .core import RENDER_THREADS_VAR, RenderSession, SessionState, packing_refusal
 from .errors import EngineError, ParameterError
 from .patch import CodeLine, Template
 from .rewards import blend
@@ -81,8 +82,11 @@ class Evaluator:
     Args:
         scenario: A built-in name, a path to a TOML file, or a
             :class:`~raveforce_mae.Scenario` (``env.scenario``).
-        workers: Processes to spread a batch over (``1``: in this process; ``0`` or
-            ``None``: one per core). Each worker builds its own engines once.
+        workers: Processes to spread a batch over (``1``: in this process, on one
+            core; ``0`` or ``None``: one per core). Each worker builds its own engines
+            once. (The environments render their engines on threads; an Evaluator
+            spreads work over processes only, which scale better here because the
+            analysis holds the GIL.)
         **overrides: Scenario settings (``criterion``, ``shared_weight``, ...), as
             for the environments.
 
@@ -105,6 +109,9 @@ class Evaluator:
         self._n_free = [len(t.free) for t in sc.tracks]
         self.action_dim = max(self._n_free) if self._n_free else 0
         self._task = Task(sc)
+        # Worker processes are this class's parallelism: its engines render one at a
+        # time, so that ``workers=1`` keeps a batch on one core.
+        self._task.render_threads = 1
         self._task.reset()
         session = self._task.session
         assert session is not None
@@ -516,6 +523,8 @@ def _init_worker(scenario: Scenario) -> None:
         threadpool_limits(1)  # one process per core: BLAS threads would compete
     except ImportError:  # pragma: no cover
         pass
+    # likewise the render sessions: one engine at a time in each worker
+    os.environ[RENDER_THREADS_VAR] = "1"
     _WORKER = Evaluator(scenario, workers=1)
 
 

@@ -83,6 +83,10 @@ class Task:
             (see :class:`~raveforce_mae.core.RenderSession`; the audio and the rewards
             are the same bit for bit). Set it before the first :meth:`reset` to
             compare or measure without packing.
+        render_threads: How many engines render at once (``None``: the default of
+            :class:`~raveforce_mae.core.RenderSession`, one thread per engine up to the
+            usable CPUs; ``1``: one after another). Set it before the first
+            :meth:`reset`; the audio and the rewards are the same bit for bit.
     """
 
     CACHE_SIZE = 128
@@ -103,6 +107,7 @@ class Task:
         self.observation_shape: tuple[int, ...] = tuple(self._observer.shape)
         self._session: RenderSession | None = None
         self.pack = True
+        self.render_threads: int | None = None
 
     def _prepare(self, targets: Targets, actions: Any, target: EpisodeTarget | None) -> _Active:
         """The scorer and observer of one set of targets (their features computed once)."""
@@ -203,7 +208,7 @@ class Task:
             float32 array ``(n_tracks, *observation_shape)``.
         """
         if self._session is None:
-            self._session = RenderSession(self.scenario, pack=self.pack)
+            self._session = RenderSession(self.scenario, pack=self.pack, threads=self.render_threads)
         else:
             self._session.reset()
         return self._observer.reset()
@@ -242,6 +247,8 @@ class Task:
             mix_is_sum=self.n_tracks >= 2,
             mix_is_stem=self.n_tracks == 1,
             shared=self._observer.resolutions,
+            # The render threads are idle now: one computes the observation's spectra.
+            executor=None if self._session is None else self._session.executor,
         )
 
     def reward(self, k: int, analysis: Analysis) -> StepReward:

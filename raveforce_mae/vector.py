@@ -129,7 +129,14 @@ def limit_blas_threads(n: int = 1) -> None:
     13.5 ms with one thread (the reward's small matrix products spin up the pool
     every step). Uses ``threadpoolctl`` (installed with librosa's scikit-learn);
     without it, sets the environment variables read by libraries loaded later.
+
+    It also sets ``RAVEFORCE_MAE_RENDER_THREADS`` to ``n``, so that the render
+    sessions of environments made afterwards in this process (and in processes it
+    starts) render their engines on ``n`` threads, not one per CPU.
     """
+    from .core import RENDER_THREADS_VAR
+
+    os.environ[RENDER_THREADS_VAR] = str(int(n))
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn

@@ -290,8 +290,8 @@ def faulty():
     )
 
 
-def _fail(sc, pack, culprits, bad, at=3):
-    s = RenderSession(sc, pack=pack)
+def _fail(sc, pack, culprits, bad, at=3, threads=1):
+    s = RenderSession(sc, pack=pack, threads=threads)
     for i in range(sc.n_steps):
         v = {t.name: dict(_GOOD, r=0.1 + 0.01 * i) for t in sc.tracks}
         if i == at:
@@ -307,8 +307,13 @@ def _fail(sc, pack, culprits, bad, at=3):
 @pytest.mark.parametrize("kind", list(_BAD))
 @pytest.mark.parametrize("culprits", [("a",), ("b",), ("c",), ("b", "a"), ("b", "c")])
 def test_errors_name_the_same_track_values_and_message_packed(faulty, kind, culprits):
-    p_session, p_step, p_err = _fail(faulty, True, culprits, _BAD[kind])
+    p_session, p_step, p_err = _fail(faulty, True, culprits, _BAD[kind], threads=2)
     u_session, u_step, u_err = _fail(faulty, False, culprits, _BAD[kind])
+    # three engines on three threads: a fault on a pool thread is reported the same way
+    t_session, t_step, t_err = _fail(faulty, False, culprits, _BAD[kind], threads=3)
+    assert t_session.threads == 3 and u_session.threads == 1 and p_session.threads == 2
+    assert (t_step, t_err.track, t_err.values, str(t_err)) == (u_step, u_err.track, u_err.values, str(u_err))
+    assert type(t_err.__cause__) is type(u_err.__cause__)
     assert p_session.packing == (("a", "b"), ("c",))
     first = min(culprits)  # the first failing track in track order
     assert p_step == u_step == 3
