@@ -85,6 +85,32 @@ def time_floor_pool(pool, sc: raveforce_mae.Scenario, x: np.ndarray, cores: int)
     return time.perf_counter() - t0
 
 
+def time_restores(ev: raveforce_mae.Evaluator, x: np.ndarray) -> tuple[float, float]:
+    """Median microseconds to restore the engine between renders: a copy of the whole
+    snapshot against :meth:`glicol_wasm.Engine.restore` (which leaves out the empty stack
+    and the output buffer), alternating candidate by candidate."""
+    ev.evaluate(x[:8])  # makes the engine pair of a one-track scenario
+    twin = ev._twin
+    session, state = (twin[0], twin[1]) if twin else (ev._session, ev._fresh)
+    eng = session._engines[0]
+    snap = state.engines[0]
+    full, live = [], []
+    for i, cand in enumerate(x[:512]):
+        values = ev._values(cand)
+        if twin:  # the track on both channels
+            values = {twin[2]: values[twin[2]], twin[3]: values[twin[2]]}
+        session.restore(state)
+        session.step(0, values)
+        t0 = time.perf_counter()
+        if i % 2:
+            eng._inst.view()[: snap._memory.size] = snap._memory
+            full.append(time.perf_counter() - t0)
+        else:
+            eng.restore(snap)
+            live.append(time.perf_counter() - t0)
+    return statistics.median(full) * 1e6, statistics.median(live) * 1e6
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--scenario", default="kick")
@@ -118,6 +144,11 @@ def main() -> None:
     for k, r in rate.items():
         print(f"{k:<24} {r:>14.0f} {r / rate['floor']:>8.2f}")
     print(f"batched features: {one.batch_features}")
+    full, live = time_restores(one, x)
+    print(
+        f"engine restore between renders, median: whole snapshot copied {full:.0f} us, "
+        f"Engine.restore {live:.0f} us ({full / live:.1f}x less)"
+    )
     ev_gain = rate[f"Evaluator, {cores} cores"] / rate["Evaluator, 1 core"]
     floor_gain = rate[f"floor, {cores} cores"] / rate["floor"]
     print(
