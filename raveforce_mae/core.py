@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
@@ -431,13 +431,22 @@ class RenderSession:
             else:
                 codes.append(pair(values[names[unit[0]]], values[names[unit[1]]]))
         pool = self.executor
-        if pool is not None:
-            # The engines are independent wasm instances and wasmtime releases the GIL
-            # while one renders: the others render on the pool's threads meanwhile.
-            futures = [pool.submit(self._render_unit, u, codes[u], n) for u in range(1, len(units))]
-            results = [self._render_unit(0, codes[0], n), *(f.result() for f in futures)]
-        else:
-            results = [self._render_unit(u, codes[u], n) for u in range(len(units))]
+        futures: list[Future[np.ndarray | GlicolError]] = []
+        try:
+            if pool is not None:
+                # The engines are independent wasm instances and wasmtime releases the
+                # GIL while one renders: the others render on the pool's threads meanwhile.
+                futures = [pool.submit(self._render_unit, u, codes[u], n) for u in range(1, len(units))]
+                results = [self._render_unit(0, codes[0], n), *(f.result() for f in futures)]
+            else:
+                results = [self._render_unit(u, codes[u], n) for u in range(len(units))]
+        except BaseException:
+            # Interrupted (Ctrl-C) or failed outside the engines: the engines may have
+            # played different amounts, so the session must be reset before it plays
+            # again; the pool's renders finish first, so that a reset finds them idle.
+            self._broken = f"interrupted at step {step_index}"
+            wait(futures)
+            raise
         # Errors are raised in engine order, as rendering one engine after another would.
         for u, unit in enumerate(units):
             out = results[u]

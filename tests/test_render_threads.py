@@ -175,3 +175,31 @@ def test_render_threads_end_with_their_session():
             break
         threading.Event().wait(0.05)
     assert render_threads_alive() == before
+
+
+def test_an_interrupted_step_leaves_the_session_to_be_reset(monkeypatch):
+    """Ctrl-C while the engines render: the step is not half-kept, and a reset plays as new."""
+    import time
+
+    sc = load_scenario("ensemble")
+    vals = _values(sc, np.random.default_rng(2), 2)
+    s = RenderSession(sc, threads=2)
+    s.step(0, vals[0])
+    real = RenderSession._render_unit
+
+    def interrupted(self, u, code, n):
+        if u == 0:
+            raise KeyboardInterrupt
+        time.sleep(0.2)  # the pool thread is still rendering when the interrupt arrives
+        return real(self, u, code, n)
+
+    monkeypatch.setattr(RenderSession, "_render_unit", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        s.step(1, vals[1])
+    monkeypatch.setattr(RenderSession, "_render_unit", real)
+    with pytest.raises(RuntimeError, match=r"interrupted at step 1.*reset\(\)"):
+        s.step(1, vals[1])
+    s.reset()  # the pool's render has finished: no engine is in use
+    clean = RenderSession(sc, threads=1)
+    for i, v in enumerate(vals):
+        np.testing.assert_array_equal(s.step(i, v), clean.step(i, v))
