@@ -169,6 +169,44 @@ def compare_sessions(env, actions, repeats):
     return per, ratio, sessions[True].packing
 
 
+def thread_profile(env, actions) -> dict[str, float]:
+    """Median microseconds of each engine's render, one after the other and on two threads at
+    once, and how long after a step begins the pool thread starts its engine."""
+    sc = env.scenario
+    episodes = _episodes(env, actions)
+    values = [
+        [{t.name: t.values(np.clip(acts[t.agent][: len(t.free)], -1, 1)) for t in sc.tracks} for acts in ep]
+        for ep in episodes
+    ]
+    out: dict[str, float] = {}
+    for threads in (1, 2):
+        session = RenderSession(sc, threads=threads)
+        runs: dict[int, list[float]] = {}
+        starts: list[float] = []
+        step_start = [0.0]
+        real = session._render_unit
+
+        def timed(u, code, n, real=real, runs=runs, starts=starts, step_start=step_start, threads=threads):
+            t0 = time.perf_counter()
+            if u == 1 and threads == 2:
+                starts.append(t0 - step_start[0])
+            res = real(u, code, n)
+            runs.setdefault(u, []).append(time.perf_counter() - t0)
+            return res
+
+        session._render_unit = timed
+        for ep in values:
+            session.reset()
+            for i, v in enumerate(ep):
+                step_start[0] = time.perf_counter()
+                session.step(i, v)
+        for u, ts in runs.items():
+            out[f"{threads}:{u}"] = statistics.median(ts) * 1e6
+        if starts:
+            out["start"] = statistics.median(starts) * 1e6
+    return out
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=1600, help="rounded down to whole episodes")
@@ -193,6 +231,7 @@ def main(argv=None) -> None:
     compare("warm-up", env_mse, acts[:64], 1)
     rows.append(compare("ensemble, mse + waveform obs", env_mse, acts, args.repeats))
 
+    tp = thread_profile(env, acts) if len(env.task.session.packing) == 2 else None
     compare_sessions(env, acts[:64], 1)  # warm-up
     s_per, s_ratio, packing = compare_sessions(env, acts, args.repeats)
 
@@ -220,6 +259,13 @@ def main(argv=None) -> None:
         f"{len(packing)} engines {packing}: {s_per['packed']:.0f} ({s_ratio['packed']:.2f}x the floor); "
         f"one engine per track: {s_per['unpacked']:.0f} ({s_ratio['unpacked']:.2f}x)"
     )
+    if tp is not None:
+        names = [" + ".join(u) for u in env.task.session.packing]
+        print(
+            f"each engine's render, median us: one after the other {names[0]} {tp['1:0']:.0f}, "
+            f"{names[1]} {tp['1:1']:.0f}; on two threads at once {tp['2:0']:.0f} and {tp['2:1']:.0f} "
+            f"(the second thread starts {tp['start']:.0f} us after the step begins)"
+        )
     total = sum(bd.values())
     step_us = rows[0][2]
     print(
