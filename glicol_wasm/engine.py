@@ -100,8 +100,8 @@ def _copy_live(inst: Instance, saved: np.ndarray) -> None:
 
     Those are the shadow stack below its base (empty between calls; see
     :mod:`glicol_wasm._layout`) and the block loop's output buffer (written block by
-    block before it is read). Skipping them copies about a third of a small patch's
-    memory; the audio after a restore is the same bit for bit (the tests fill both
+    block before it is read). Skipping them leaves about a quarter of a small patch's
+    memory to copy; the audio after a restore is the same bit for bit (the tests fill both
     regions with noise first).
     """
     mem = inst.view()
@@ -302,7 +302,7 @@ class Engine:
         Between two calls a wasm instance's state is its linear memory (its stack
         pointer is back at its base), so a snapshot is a copy of that memory plus the
         binding's bookkeeping (pending code, carried frames). Restoring costs a memory
-        copy (about 0.5 MB for a small patch: the empty stack and the output buffer are
+        copy (about 0.4 MB for a small patch: the empty stack and the output buffer are
         not copied back), far less than re-rendering a long
         performance: black-box search uses it to try many candidates for one step
         after a fixed prefix.
