@@ -27,7 +27,8 @@ _I32_CONST = 0x41
 _END = 0x0B
 
 
-def _uleb(b: bytes, i: int) -> tuple[int, int]:
+def _leb(b: bytes, i: int, signed: bool = False) -> tuple[int, int]:
+    """A LEB128 integer at ``b[i]`` (signed or not) and the index after it."""
     out = shift = 0
     while True:
         byte = b[i]
@@ -35,18 +36,7 @@ def _uleb(b: bytes, i: int) -> tuple[int, int]:
         out |= (byte & 0x7F) << shift
         shift += 7
         if not byte & 0x80:
-            return out, i
-
-
-def _sleb(b: bytes, i: int) -> tuple[int, int]:
-    out = shift = 0
-    while True:
-        byte = b[i]
-        i += 1
-        out |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            if byte & 0x40:
+            if signed and byte & 0x40:
                 out -= 1 << shift
             return out, i
 
@@ -55,7 +45,7 @@ def _i32_const(b: bytes, i: int) -> tuple[int | None, int]:
     """An ``i32.const N; end`` expression's ``N`` (None for any other expression)."""
     if b[i] != _I32_CONST:
         return None, i
-    value, i = _sleb(b, i + 1)
+    value, i = _leb(b, i + 1, signed=True)
     if b[i] != _END:
         return None, i
     return value, i + 1
@@ -68,7 +58,7 @@ def _sections(b: bytes) -> dict[int, bytes]:
     i = 8
     while i < len(b):
         sid = b[i]
-        size, i = _uleb(b, i + 1)
+        size, i = _leb(b, i + 1)
         if sid:  # custom sections (id 0) may repeat; they are not needed
             out[sid] = b[i : i + size]
         i += size
@@ -82,7 +72,7 @@ def stack_end_of(wasm: bytes) -> int:
         glob = sec.get(_GLOBAL_SECTION, b"")
         stack: list[int] = []
         if glob:
-            n, i = _uleb(glob, 0)
+            n, i = _leb(glob, 0)
             for _ in range(n):
                 valtype, mutable = glob[i], glob[i + 1]
                 value, i = _i32_const(glob, i + 2)
@@ -97,18 +87,18 @@ def stack_end_of(wasm: bytes) -> int:
         top = stack[0]
         data = sec.get(_DATA_SECTION, b"")
         if data:
-            n, i = _uleb(data, 0)
+            n, i = _leb(data, 0)
             for _ in range(n):
-                flags, i = _uleb(data, i)
+                flags, i = _leb(data, i)
                 if flags == 2:
-                    _, i = _uleb(data, i)  # memory index
+                    _, i = _leb(data, i)  # memory index
                 if flags in (0, 2):
                     offset, i = _i32_const(data, i)
                     if offset is None or offset < top:
                         return 0
                 elif flags != 1:
                     return 0
-                size, i = _uleb(data, i)
+                size, i = _leb(data, i)
                 i += size
         return top
     except (IndexError, ValueError):

@@ -824,6 +824,22 @@ def test_restore_skips_only_bytes_that_no_call_reads(three_tracks):
     assert stack_end_of(b"not wasm") == 0
     assert stack_end_of(b"\0asm\x01\0\0\0") == 0  # no globals: no known stack
 
+    def module(stack: int, data_at: int) -> bytes:
+        def sleb(v: int) -> bytes:
+            out = bytearray()
+            while True:
+                byte, v = v & 0x7F, v >> 7
+                if (v == 0 and not byte & 0x40) or (v == -1 and byte & 0x40):
+                    return bytes([*out, byte])
+                out.append(byte | 0x80)
+
+        glob = b"\x01\x7f\x01\x41" + sleb(stack) + b"\x0b"  # one mutable i32 = stack
+        data = b"\x01\x00\x41" + sleb(data_at) + b"\x0b\x01\x2a"  # one byte at data_at
+        return b"\0asm\x01\0\0\0" + bytes([6, len(glob)]) + glob + bytes([11, len(data)]) + data
+
+    assert stack_end_of(module(65536, 65536)) == 65536  # stack first
+    assert stack_end_of(module(65536, 1024)) == 0  # data below the stack: restore everything
+
 
 def test_snapshot_refused_by_other_instance():
     a, b = gw.Engine(44100), gw.Engine(44100)
