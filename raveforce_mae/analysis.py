@@ -398,10 +398,12 @@ class Analysis:
         shared: ``(n_fft, hop)`` resolutions whose spectrum will be computed for
             every row anyway (the observation's). A :meth:`subset` then takes its
             rows of these spectra instead of running its own FFTs.
-        executor: If given, the ``shared`` spectra are computed on it at once (largest
-            FFT first) while the caller goes on with other resolutions; the FFT
-            releases the GIL, so another thread does that work in parallel. The
-            spectra are the same bit for bit.
+        executor: If given, the ``shared`` spectra are computed on it at once
+            (smallest FFT first) while the caller goes on with other resolutions; the
+            FFT releases the GIL, so another thread does that work in parallel. The
+            spectra are the same bit for bit. The executor must start its jobs in
+            the order they are submitted (as ``ThreadPoolExecutor`` does): the padded
+            copy comes first, and the spectra wait for it.
     """
 
     def __init__(
@@ -430,17 +432,19 @@ class Analysis:
         # Set on a subset: the analysis it was taken from and its rows there.
         self._parent: Analysis | None = None
         self._parent_rows: list[int] = []
-        self._prefetch: Future[dict[tuple, np.ndarray]] | None = None
+        # Spectra being computed on another thread: key -> its future.
+        self._prefetch: dict[tuple, Future[np.ndarray]] = {}
         if executor is not None and shared:
-            order = sorted(shared, reverse=True)
-            self._prefetch = executor.submit(self._spectra, order)
+            # Smallest FFT first: a criterion's resolutions come in increasing size, so
+            # the caller asks for those in that order.
+            p = max(2048, *(n for n, _ in shared))
+            padded: Future[np.ndarray] = executor.submit(_pad_rows, audio, self._fft_rows(), p)
+            for n, h in sorted(shared):
+                self._prefetch["stft", n, h] = executor.submit(self._stft_of, padded, p, n, h)
 
-    def _spectra(self, resolutions: Sequence[tuple[int, int]]) -> dict[tuple, np.ndarray]:
-        """Spectra of ``resolutions`` from a padded copy of its own (safe on another thread)."""
-        rows = self._fft_rows()
-        p = max(2048, *(n for n, _ in resolutions))
-        buf = _pad_rows(self.audio, rows, p)
-        return {("stft", n, h): self._stft(buf, p, rows, n, h) for n, h in resolutions}
+    def _stft_of(self, padded: Future[np.ndarray], pad: int, n_fft: int, hop: int) -> np.ndarray:
+        """:meth:`_stft` of a padded copy of its own (computed on the executor's thread)."""
+        return self._stft(padded.result(), pad, self._fft_rows(), n_fft, hop)
 
     def _fft_rows(self) -> int:
         # Rows that need their own FFT: the mix row is the sum (or copy) of the others.
@@ -505,11 +509,8 @@ class Analysis:
             out = self._borrowed(n_fft, hop)
             if out is not None:
                 self._cache[key] = out
-        if out is None and self._prefetch is not None:
-            done = self._prefetch.result()
-            self._prefetch = None
-            self._cache.update(done)
-            out = self._cache.get(key)
+        if out is None and key in self._prefetch:
+            self._cache[key] = out = self._prefetch.pop(key).result()
         if out is None:
             rows = self._fft_rows()
             half = n_fft // 2
