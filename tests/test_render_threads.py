@@ -203,3 +203,26 @@ def test_an_interrupted_step_leaves_the_session_to_be_reset(monkeypatch):
     clean = RenderSession(sc, threads=1)
     for i, v in enumerate(vals):
         np.testing.assert_array_equal(s.step(i, v), clean.step(i, v))
+
+
+def test_other_resolutions_do_not_wait_for_the_prefetch():
+    """Only the prefetched spectra wait for the executor; the others are computed at once."""
+    import threading
+
+    audio = (np.random.default_rng(4).standard_normal((2, 5512)) * 0.1).astype(np.float32)
+    gate = threading.Event()
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(gate.wait, 30)  # the executor is busy until the gate opens
+        an = Analysis(
+            audio, 44100, mix_is_sum=False, shared=frozenset({(PITCH_N_FFT, PITCH_HOP)}), executor=pool
+        )
+        done = threading.Event()
+        worker = threading.Thread(target=lambda: (an.spectrum(512, 512), done.set()))
+        worker.start()
+        assert done.wait(10), "spectrum(512) waited for the executor"
+        gate.set()
+        np.testing.assert_array_equal(
+            an.spectrum(PITCH_N_FFT, PITCH_HOP),
+            Analysis(audio, 44100, mix_is_sum=False).spectrum(PITCH_N_FFT, PITCH_HOP),
+        )
+        worker.join()
