@@ -608,7 +608,9 @@ def render_threads(threads: int | None = None) -> int:
             CPUs this process may run on.
 
     Raises:
-        ValueError: if the count (given or from the environment) is not an integer >= 1.
+        TypeError: if ``threads`` is not an integer (or None).
+        ValueError: if the count (given, or from the environment) is below 1, or the
+            environment variable is not an integer.
     """
     if threads is None:
         raw = os.environ.get(RENDER_THREADS_VAR)
@@ -623,8 +625,10 @@ def render_threads(threads: int | None = None) -> int:
                 f"the environment variable {RENDER_THREADS_VAR} must be an integer >= 1, got {raw!r}"
             )
         return count
-    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
-        raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
+        raise TypeError(f"threads must be an integer >= 1 or None, got {threads!r}")
+    if threads < 1:
+        raise ValueError(f"threads must be an integer >= 1 or None, got {threads!r}")
     return int(threads)
 
 

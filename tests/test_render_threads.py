@@ -106,8 +106,14 @@ def test_render_threads_default_environment_variable_and_errors(monkeypatch):
         with pytest.raises(ValueError, match=f"{RENDER_THREADS_VAR} must be an integer >= 1, got {bad!r}"):
             render_threads()
     monkeypatch.delenv(RENDER_THREADS_VAR)
-    for bad in (0, -1, True, 1.5, "2"):
-        with pytest.raises(ValueError, match=f"threads must be an integer >= 1, got {bad!r}"):
+    for bad, error in (
+        (0, ValueError),
+        (-1, ValueError),
+        (True, TypeError),
+        (1.5, TypeError),
+        ("2", TypeError),
+    ):
+        with pytest.raises(error, match=f"threads must be an integer >= 1 or None, got {bad!r}"):
             RenderSession(sc, threads=bad)
 
 
