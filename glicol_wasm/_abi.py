@@ -55,17 +55,20 @@ _CODE_CAPACITY = 1 << 16  # bytes of code the reused buffer holds; grown if need
 DST_BLOCKS = 256  # blocks one call of the wasm loop may write (256 KiB)
 
 # The block loop: runs `n` blocks of `process` inside wasm, copying each block's
-# planar stereo output (256 float32 = 1024 bytes) to dst + i * 1024. If `code_len` is
-# non-zero, the code at the code buffer is submitted with `update` first, so one call
-# from Python changes the code and renders a whole step. It stops at the first block
+# planar stereo output (256 float32 = 1024 bytes) to dst + i * 1024. If `msg_len` is
+# non-zero, the `msg_len` bytes after the code in the code buffer are sent with
+# `send_msg` first (applied at once); if `code_len` is non-zero, the code at the code
+# buffer is submitted with `update` (applied by the next `process`). So one call from
+# Python changes the code or its numbers and renders a whole step. It stops at the first block
 # whose result buffer reports an error and returns that block's index, or -1. The
 # buffer addresses are set once per instance with `setup`: every argument of a call
-# from Python costs a type check in wasmtime-py, so `run` takes only two.
+# from Python costs a type check in wasmtime-py, so `run` takes only three.
 LOOP_WAT = """
 (module
  (import "g" "memory" (memory 1))
  (import "g" "process" (func $process (param i32 i32 i32 i32)))
  (import "g" "update" (func $update (param i32 i32)))
+ (import "g" "send_msg" (func $send_msg (param i32 i32)))
  (import "g" "alloc" (func $alloc (param i32) (result i32)))
  (import "g" "live_coding_mode" (func $live (param i32)))
  (import "g" "set_sr" (func $set_sr (param f32)))
@@ -99,8 +102,10 @@ LOOP_WAT = """
   (global.set $in (local.get 0)) (global.set $out (local.get 1))
   (global.set $res (local.get 2)) (global.set $dst (local.get 3))
   (global.set $code (local.get 4)))
- (func (export "run") (param $n i32) (param $code_len i32) (result i32)
+ (func (export "run") (param $n i32) (param $code_len i32) (param $msg_len i32) (result i32)
   (local $i i32)
+  (if (local.get $msg_len) (then
+   (call $send_msg (i32.add (global.get $code) (local.get $code_len)) (local.get $msg_len))))
   (if (local.get $code_len) (then (call $update (global.get $code) (local.get $code_len))))
   (block $done
    (loop $next
@@ -241,7 +246,7 @@ class Instance:
         inst = linker.instantiate(s, modules.glicol)
         linker.define_instance(s, "g", inst)
         lx = linker.instantiate(s, modules.loop).exports(s)
-        self.run = i32_caller(s, _func(lx["run"], "run"), 2)
+        self.run = i32_caller(s, _func(lx["run"], "run"), 3)
         self._setup = _func(lx["setup"], "setup")
         mem = linker.get(s, "g", "memory")
         if not isinstance(mem, wasmtime.Memory):
@@ -319,8 +324,13 @@ class Instance:
             self._size = size
         return self._mem
 
-    def render_blocks(self, nblocks: int, code: bytes | None) -> tuple[np.ndarray, bytes | None, int]:
-        """Render ``nblocks`` blocks, submitting ``code`` first if it is new.
+    def render_blocks(
+        self, nblocks: int, code: bytes | None, messages: bytes = b""
+    ) -> tuple[np.ndarray, bytes | None, int]:
+        """Render ``nblocks`` blocks, sending ``messages`` and submitting ``code`` (if new) first.
+
+        ``messages`` are ``send_msg`` commands (``chain,node,param,value;...``), applied
+        at once; ``code`` is applied by the first block.
 
         Returns:
             (blocks as (n, 2, 128) float32, raw result buffer or None, failing block).
@@ -330,24 +340,32 @@ class Instance:
         """
         code_len = 0
         if code is not None and code != self.last_code:
-            if len(code) > self.code_cap:
-                self.code_cap = 1 << (len(code) - 1).bit_length()
-                self.code_ptr = self.alloc_bytes(self.code_cap)
-                self.setup()
-            if code:
-                self.view()[self.code_ptr : self.code_ptr + len(code)] = np.frombuffer(code, np.uint8)
             code_len = len(code)
             self.last_code = code
             if not code_len:
                 # The loop reads code_len 0 as "no update", but empty code must still be
                 # submitted: the engine then clears the graph (silence).
                 self.call("update", self.code_ptr, 0)
+        msg_len = len(messages)
+        if code_len + msg_len:
+            need = code_len + msg_len
+            if need > self.code_cap:
+                self.code_cap = 1 << (need - 1).bit_length()
+                self.code_ptr = self.alloc_bytes(self.code_cap)
+                self.setup()
+            mem = self.view()
+            if code_len:
+                assert code is not None
+                mem[self.code_ptr : self.code_ptr + code_len] = np.frombuffer(code, np.uint8)
+            if msg_len:
+                start = self.code_ptr + code_len
+                mem[start : start + msg_len] = np.frombuffer(messages, np.uint8)
         out = np.empty((nblocks, 2, BLOCK), dtype=np.float32)
         done = 0
-        while done < nblocks or code_len:
+        while done < nblocks or code_len or msg_len:
             n = min(nblocks - done, DST_BLOCKS)
-            failed = self.run(n, code_len)
-            code_len = 0
+            failed = self.run(n, code_len, msg_len)
+            code_len = msg_len = 0
             mem = self.view()  # the memory may have grown during the call
             if failed >= 0:
                 res = mem[self.res_ptr : self.res_ptr + 256].tobytes()

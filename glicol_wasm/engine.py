@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ import numpy as np
 from ._abi import BLOCK, DST_BLOCKS, Instance, SampleData, Trap, WasmtimeError
 from ._layout import dead_stack_end
 from ._module import compiled
+from ._retune import Tuning
 from .errors import (
     GlicolError,
     GlicolNonFiniteError,
@@ -66,8 +68,9 @@ class _PyState:
     good_code: str | None
     carry: np.ndarray
     frames: int
-    history: list[tuple[bytes | None, int]]
+    history: list[tuple[bytes | None, bytes, int]]
     history_blocks: int
+    tuning: Tuning | None
     last_code: bytes | None
     code_ptr: int
     code_cap: int
@@ -171,9 +174,18 @@ class Engine:
             ``points`` and the synths.
         seed: Seed of the ``choose`` node, an integer within 0..2**24 (see
             :data:`MAX_SEED`). ``noise`` takes its seed from its own argument.
+        fast_updates: When a new code differs from the playing one only in numbers
+            of nodes that merely store them (oscillator frequencies, ``mul``,
+            ``add``, filters, envelopes...), send the engine those numbers as
+            messages instead of having it parse the whole code again. The audio is
+            the same bit for bit; an update of a three-track patch costs about
+            0.15 ms less. ``False`` always re-parses. ``None`` (the default) means
+            ``True`` unless the environment variable ``GLICOL_WASM_FAST_UPDATES`` is
+            ``0``.
 
     Raises:
-        TypeError: if ``sample_rate`` or ``seed`` is not an integer.
+        TypeError: if ``sample_rate`` or ``seed`` is not an integer, or
+            ``fast_updates`` not a bool or None.
         ValueError: if an argument is outside its range (the message names it).
 
     Example:
@@ -182,7 +194,14 @@ class Engine:
         >>> audio = eng.render(44100)   # (2, 44100) float32
     """
 
-    def __init__(self, sample_rate: int = 44100, bpm: float = 120.0, seed: int = 42) -> None:
+    def __init__(
+        self,
+        sample_rate: int = 44100,
+        bpm: float = 120.0,
+        seed: int = 42,
+        *,
+        fast_updates: bool | None = None,
+    ) -> None:
         if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)):
             raise TypeError(f"sample_rate must be an int in Hz, got {sample_rate!r}")
         lo, hi = SAMPLE_RATES
@@ -191,6 +210,11 @@ class Engine:
         self._sr = int(sample_rate)
         self._bpm = _check_bpm(bpm)
         self._seed = check_seed(seed)
+        if fast_updates is None:
+            fast_updates = os.environ.get("GLICOL_WASM_FAST_UPDATES", "1") != "0"
+        if not isinstance(fast_updates, bool):
+            raise TypeError(f"fast_updates must be a bool or None, got {fast_updates!r}")
+        self._fast_updates = fast_updates
         self._guard = ConcurrentUseGuard(
             "this glicol_wasm.Engine",
             "create one Engine per thread (engines are independent and render the same audio "
@@ -257,10 +281,12 @@ class Engine:
             self._good_code: str | None = None
             self._carry = np.zeros((2, 0), dtype=np.float32)
             self._frames = 0
-            # (code bytes or None, blocks rendered) for every render since the reset:
-            # replayed on a fresh instance to rebuild the exact state after an error.
-            self._history: list[tuple[bytes | None, int]] = []
+            # (code bytes or None, messages, blocks rendered) for every render since
+            # the reset: replayed on a fresh instance to rebuild the exact state after an error.
+            self._history: list[tuple[bytes | None, bytes, int]] = []
             self._history_blocks = 0
+            # What the graph plays against the code Glicol last parsed (see _retune).
+            self._tuning: Tuning | None = None
             self._dead = None
             self._inst = self._new_instance()
             self._lineage = object()  # snapshots taken before this reset are refused
@@ -279,6 +305,7 @@ class Engine:
             self._frames,
             list(self._history),
             self._history_blocks,
+            self._tuning,
             inst.last_code,
             inst.code_ptr,
             inst.code_cap,
@@ -291,6 +318,7 @@ class Engine:
         self._frames = st.frames
         self._history = list(st.history)
         self._history_blocks = st.history_blocks
+        self._tuning = st.tuning
         inst.last_code = st.last_code
         if st.code_ptr != inst.code_ptr:
             inst.code_ptr, inst.code_cap = st.code_ptr, st.code_cap
@@ -368,6 +396,7 @@ class Engine:
             memo[id(self)] = new
             new._lineage = object()
             new._sr, new._bpm, new._seed = self._sr, self._bpm, self._seed
+            new._fast_updates = self._fast_updates
             new._guard = copy.deepcopy(self._guard, memo)
             new._samples = dict(self._samples)  # SampleData is never mutated
             new._dead = self._dead
@@ -375,6 +404,7 @@ class Engine:
                 new._pending, new._good_code = self._pending, self._good_code
                 new._carry, new._frames = self._carry.copy(), self._frames
                 new._history, new._history_blocks = list(self._history), self._history_blocks
+                new._tuning = self._tuning
                 new._inst = None
                 return new
             src = self._inst
@@ -521,9 +551,26 @@ class Engine:
         need = frames - have
         nblocks = -(-need // BLOCK) if need > 0 else 0
         pending = self._pending
-        code = pending.encode() if (pending is not None and nblocks) else None
+        code: bytes | None = None
+        messages = ""
+        tuning = self._tuning
+        if pending is not None and nblocks:
+            if self._fast_updates:
+                nums = None if tuning is None else tuning.numbers_in(pending)
+                to = None if tuning is None or nums is None else tuning.messages_to(nums)
+                if tuning is not None and nums is not None and to is not None:
+                    # Only numbers of pure-setter nodes changed: messages, no re-parse.
+                    messages, tuning = to, tuning.played(nums)
+                else:
+                    code = pending.encode()
+                    if tuning is not None:
+                        messages = tuning.revert()  # Glicol diffs the update against its base
+                    tuning = Tuning.parsed(pending)
+            else:
+                code = pending.encode()
+        msg = messages.encode()
         try:
-            blocks, res, _ = inst.render_blocks(nblocks, code)
+            blocks, res, _ = inst.render_blocks(nblocks, code, msg)
         except Trap as e:
             self._recover(GlicolTrapError(_trap_message(e, pending)))
         except WasmtimeError as e:  # pragma: no cover - defensive
@@ -545,13 +592,14 @@ class Engine:
             )
             err._set_recovered(False)
             raise err
-        if code is not None:
+        if pending is not None and nblocks:
             self._good_code = pending
             self._pending = None
+            self._tuning = tuning
         if nblocks:
             self._history_blocks += nblocks
             if self._history_blocks <= _REPLAY_LIMIT_BLOCKS:
-                self._history.append((code, nblocks))
+                self._history.append((code, msg, nblocks))
             else:
                 self._history.clear()  # never replayed past the limit: don't grow forever
             if have:
@@ -575,8 +623,8 @@ class Engine:
             raise err
         try:
             inst = self._new_instance()
-            for code, nblocks in self._history:
-                _, res, _ = inst.render_blocks(nblocks, code)
+            for code, msg, nblocks in self._history:
+                _, res, _ = inst.render_blocks(nblocks, code, msg)
                 if res is not None:  # pragma: no cover - history holds only good code
                     raise GlicolError("replay failed")
         except (Trap, GlicolError) as e:  # pragma: no cover - defensive
