@@ -13,7 +13,8 @@ Renders the 3-track patch (glicol_wasm/patches/three_tracks.glicol) for 4 s at 4
 Every way is checked to produce the same audio as (a), bit for bit. Also measured:
 process start (compiling the module vs. deserializing the cached artefact, each in a
 fresh subprocess), ``Engine()`` creation, and one RL-style step (``set_code`` then a
-0.125 s ``render``) with unchanged and with changed code.
+0.125 s ``render``) with unchanged code and with changed numbers, sent as messages
+(``fast_updates``, the default) or parsed by Glicol.
 
 Run from the repository root::
 
@@ -192,12 +193,13 @@ def process_start(repeats: int) -> dict[bool, list[tuple[float, float, float]]]:
     return res
 
 
-def step_costs(n: int) -> tuple[list[float], list[float]]:
+def step_costs(n: int) -> tuple[list[float], list[float], list[float]]:
+    """Step times: unchanged code, changed numbers (fast updates), changed numbers re-parsed."""
     frames = int(0.125 * SR)  # 5512
     variants = [PATCH, PATCH.replace("saw 55", "saw 82.5").replace("lpf 800", "lpf 1200")]
     out = []
-    for changed in (False, True):
-        eng = gw.Engine(SR)
+    for changed, fast in ((False, True), (True, True), (True, False)):
+        eng = gw.Engine(SR, fast_updates=fast)
         eng.set_code(PATCH)
         eng.render(frames)
         times = []
@@ -207,7 +209,7 @@ def step_costs(n: int) -> tuple[list[float], list[float]]:
             eng.render(frames)
             times.append(time.perf_counter() - t)
         out.append(times)
-    return out[0], out[1]
+    return out[0], out[1], out[2]
 
 
 def render_unguarded(eng: gw.Engine, frames: int) -> np.ndarray:
@@ -320,10 +322,17 @@ def main() -> int:
         create.append(time.perf_counter() - t)
     print(f"\nEngine() creation (instantiate + buffers): median {med(create) * 1e3:.2f} ms")
 
-    same, changed = step_costs(300)
+    same, changed, parsed = step_costs(300)
     print("step = set_code + render(5512 frames = 0.125 s, 44 blocks), median of 300:")
     print(f"  unchanged code: {med(same) * 1e3:.3f} ms ({0.125 / med(same):.0f}x real time)")
-    print(f"  changed code:   {med(changed) * 1e3:.3f} ms ({0.125 / med(changed):.0f}x real time)")
+    print(
+        f"  changed numbers, sent as messages (fast_updates, the default): {med(changed) * 1e3:.3f} ms "
+        f"({0.125 / med(changed):.0f}x real time)"
+    )
+    print(
+        f"  changed numbers, parsed by Glicol (fast_updates=False):         {med(parsed) * 1e3:.3f} ms "
+        f"({0.125 / med(parsed):.0f}x real time)"
+    )
 
     g, b, ee = guard_costs(3000)
     print("\nthread guard (ConcurrentUseGuard), render of one 128-frame block, median of 3000 interleaved:")

@@ -6,12 +6,14 @@ Prints, for the ensemble scenario with random actions:
 * parallel steps per second and a per-step breakdown (action mapping, code formatting,
   engine render, features, rewards, the rest of the PettingZoo bookkeeping);
 * the floor: one bare engine rendering the merged patch for the same frames, in
-  step-sized chunks with one code update per step;
+  step-sized chunks with one code update per step, which Glicol parses
+  (``fast_updates=False``: the engine as it comes);
 * the ratio env / floor, for the default settings (engines rendered on one thread each,
   the default, and on one thread) and for ``criterion="mse"`` with the waveform
   observation (targets: at most 2x), in wall-clock time and in CPU time;
 * the render session alone (no features, no rewards) against the same floor, with
-  two tracks per engine (the default) and with one engine per track;
+  two tracks per engine (the default) and with one engine per track, and the floor
+  engine with fast updates (numbers sent as messages, as the env's engines do);
 * single-step sound-matching evaluations per second on ``kick``.
 
 Ratios are computed within one run (medians of repeats), because the machine is shared.
@@ -109,7 +111,7 @@ def compare(label, env, actions, repeats):
     sc = env.scenario
     episodes = _episodes(env, actions)
     codes = [floor_codes(env, ep) for ep in episodes]
-    eng = glicol_wasm.Engine(sc.sample_rate, bpm=sc.bpm, seed=sc.seed)
+    eng = glicol_wasm.Engine(sc.sample_rate, bpm=sc.bpm, seed=sc.seed, fast_updates=False)
     env.reset(seed=0)
     e, c, f = [], [], []
     for _ in range(repeats):
@@ -146,17 +148,19 @@ def compare_sessions(env, actions, repeats):
         [{t.name: t.values(np.clip(acts[t.agent][: len(t.free)], -1, 1)) for t in sc.tracks} for acts in ep]
         for ep in episodes
     ]
-    eng = glicol_wasm.Engine(sc.sample_rate, bpm=sc.bpm, seed=sc.seed)
+    eng = glicol_wasm.Engine(sc.sample_rate, bpm=sc.bpm, seed=sc.seed, fast_updates=False)
+    fast = glicol_wasm.Engine(sc.sample_rate, bpm=sc.bpm, seed=sc.seed, fast_updates=True)
     # one thread each: this compares the engines' work, not the threads
     sessions = {
         True: RenderSession(sc, pack=True, threads=1),
         False: RenderSession(sc, pack=False, threads=1),
     }
-    times: dict[str, list[float]] = {"floor": [], "packed": [], "unpacked": []}
+    times: dict[str, list[float]] = {"floor": [], "fast floor": [], "packed": [], "unpacked": []}
     for _ in range(repeats):
         t = dict.fromkeys(times, 0.0)
         for cs, vs in zip(codes, values, strict=True):
             t["floor"] += time_floor_episode(env, eng, cs)
+            t["fast floor"] += time_floor_episode(env, fast, cs)
             t["packed"] += time_session_episode(sessions[True], vs)
             t["unpacked"] += time_session_episode(sessions[False], vs)
         for k, v in t.items():
@@ -164,7 +168,7 @@ def compare_sessions(env, actions, repeats):
     per = {k: statistics.median(v) / len(actions) * 1e6 for k, v in times.items()}
     ratio = {
         k: statistics.median(x / y for x, y in zip(times[k], times["floor"], strict=True))
-        for k in ("packed", "unpacked")
+        for k in ("fast floor", "packed", "unpacked")
     }
     return per, ratio, sessions[True].packing
 
@@ -257,7 +261,8 @@ def main(argv=None) -> None:
     print(
         f"\nrender session alone (no features, no rewards, one thread), us/step: floor {s_per['floor']:.0f}; "
         f"{len(packing)} engines {packing}: {s_per['packed']:.0f} ({s_ratio['packed']:.2f}x the floor); "
-        f"one engine per track: {s_per['unpacked']:.0f} ({s_ratio['unpacked']:.2f}x)"
+        f"one engine per track: {s_per['unpacked']:.0f} ({s_ratio['unpacked']:.2f}x); the floor's engine "
+        f"with fast updates: {s_per['fast floor']:.0f} ({s_ratio['fast floor']:.2f}x)"
     )
     if tp is not None:
         names = [" + ".join(u) for u in env.task.session.packing]
