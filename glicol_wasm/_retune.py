@@ -38,7 +38,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["PURE_NODES", "Plan", "Tuning", "plan_of", "split"]
+__all__ = ["PURE_NODES", "Plan", "Tuning", "plan_of", "skeleton", "split"]
 
 PURE_NODES: dict[str, int] = {
     "sin": 1,
@@ -75,6 +75,19 @@ _KEY = re.compile(r"[~_]?[a-z][a-z0-9_]*")
 _PARAM_REF = re.compile(r"~?[a-z][a-z0-9_]*")
 _SPLIT_TOKENS = re.compile(r"[\s,|]+")
 _UNSUPPORTED = re.compile(r"[\"`\[\](){}=]")
+
+
+_NUMBER_CHARS = b"0123456789+-.eE"
+
+
+def skeleton(code: str) -> bytes:
+    """The code without any character a number can hold: equal for codes of one shape.
+
+    A cheap first test (a byte translation, about 2 us for 1 KB): codes whose
+    skeletons differ have different shapes, so a code that changes its structure
+    every time costs no pattern matching.
+    """
+    return code.encode().translate(None, _NUMBER_CHARS)
 
 
 def split(code: str) -> tuple[str, tuple[str, ...]]:
@@ -165,7 +178,7 @@ class Tuning:
     compared with it, so an engine that never sees a second code pays nothing.
     """
 
-    __slots__ = ("base_code", "_split", "_nums")
+    __slots__ = ("base_code", "_split", "_nums", "_skeleton")
 
     def __init__(
         self,
@@ -176,6 +189,7 @@ class Tuning:
         self.base_code = base_code
         self._split = split_base
         self._nums = nums
+        self._skeleton: bytes | None = None
 
     @classmethod
     def parsed(cls, code: str) -> Tuning:
@@ -204,6 +218,10 @@ class Tuning:
 
     def numbers_in(self, code: str) -> tuple[str, ...] | None:
         """The number tokens of ``code`` if it has the base's shape, else ``None``."""
+        if self._skeleton is None:
+            self._skeleton = skeleton(self.base_code)  # a cache: the value never changes
+        if skeleton(code) != self._skeleton:
+            return None
         m = _shape_pattern(self.shape).fullmatch(code)
         return None if m is None else m.groups()
 
@@ -224,7 +242,9 @@ class Tuning:
 
     def played(self, nums: tuple[str, ...]) -> Tuning:
         """The tuning after messages made the graph play ``nums``."""
-        return Tuning(self.base_code, self._base(), nums)
+        out = Tuning(self.base_code, self._base(), nums)
+        out._skeleton = self._skeleton
+        return out
 
     def _messages(self, old: tuple[str, ...], new: tuple[str, ...]) -> str | None:
         if old == new:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import glicol_wasm
 from glicol_wasm import Engine, GlicolError
-from glicol_wasm._retune import Tuning, plan_of, split
+from glicol_wasm._retune import Tuning, plan_of, skeleton, split
 
 SR = 44100
 
@@ -356,3 +356,28 @@ def test_matching_a_shape_finds_the_numbers_split_finds(tokens, data):
         assert split(new) == (shape, found)
     else:
         assert split(new)[0] != shape
+
+
+def test_a_code_with_another_skeleton_is_not_matched_against_the_shape():
+    """A structural change is caught by the skeleton alone: no pattern is compiled for it."""
+    from glicol_wasm._retune import _shape_pattern
+
+    t = Tuning.parsed("q: tri 330 >> mul 0.125 // a shape no other test uses")
+    before = _shape_pattern.cache_info().misses
+    assert t.numbers_in("q: tri 330 >> mul 0.125 >> lpf 300 1.0 // a shape no other test uses") is None
+    assert _shape_pattern.cache_info().misses == before
+    # the same skeleton: the pattern decides (and is compiled once)
+    assert t.numbers_in("q: tri 220.25 >> mul -1 // a shape no other test uses") == ("220.25", "-1")
+    assert t.numbers_in("q: tri 330 >> mul 0.5e // a shape no other test uses") is None
+    assert _shape_pattern.cache_info().misses == before + 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_TOKENS, _DELIMS), min_size=1, max_size=14), st.data())
+def test_codes_of_one_shape_have_one_skeleton(tokens, data):
+    code = "".join(t + d for t, d in tokens)
+    shape, _ = split(code)
+    pieces = shape.split("\x00")
+    new = pieces[0] + "".join(data.draw(_NUMBERS) + p for p in pieces[1:])
+    if split(new)[0] == shape:
+        assert skeleton(new) == skeleton(code)
