@@ -381,3 +381,17 @@ def test_codes_of_one_shape_have_one_skeleton(tokens, data):
     new = pieces[0] + "".join(data.draw(_NUMBERS) + p for p in pieces[1:])
     if split(new)[0] == shape:
         assert skeleton(new) == skeleton(code)
+
+
+@pytest.mark.parametrize("number", ["+0.5", "0.25", "7.", "1.5E-1", "0.5e-1", "2", "-0", "+3"])
+def test_every_number_form_glicol_reads_reaches_the_node_as_update_would(number):
+    """A message carries the number's text: the engine reads it as its parser does."""
+    fast, ref = _pair()
+    out = []
+    for eng in (fast, ref):
+        eng.set_code("o: saw 110 >> mul 0.1 >> lpf 800 1.0")
+        eng.render(700)
+        eng.set_code(f"o: saw 110 >> mul {number} >> lpf 800 1.0")
+        out.append(eng.render(3000))
+    assert fast._inst.last_code == b"o: saw 110 >> mul 0.1 >> lpf 800 1.0"  # sent as a message
+    assert np.array_equal(out[0], out[1])
