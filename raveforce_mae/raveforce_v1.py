@@ -3,7 +3,7 @@
 ``from raveforce_mae import raveforce_v1`` gives ``env``, ``raw_env`` and
 ``parallel_env`` (default scenario: ``ensemble``). The version goes up whenever the
 dynamics, observations or rewards change; see the Version History in
-:class:`~raveforce_mae.envs.parallel.RaveforceParallelEnv`. As in PettingZoo, only the
+``docs/environment.md``. As in PettingZoo, only the
 current version ships: ``raveforce_v0`` (observations without semitone spectra) is
 gone.
 """

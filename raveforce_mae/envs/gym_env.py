@@ -37,13 +37,13 @@ class RaveforceGymEnv(gymnasium.Env[np.ndarray, np.ndarray], EzPickle):
     - `render_mode`: ``None``, ``"ansi"`` or ``"rgb_array"``.
     - `max_cycles`: episode length in steps (default: the scenario's).
     - `on_engine_error`: ``"truncate"`` (default: an engine fault truncates the episode,
-      with ``info["engine_error"]``) or ``"raise"``; see the parallel env's docs.
+      with ``info["engine_error"]``) or ``"raise"``; see Engine faults in ``docs/environment.md``.
     - `targets`: ``"reference"`` (default) or ``"sampled"`` (a target drawn at every
       reset, reproducibly from the seed); `split`: ``"train"`` (default) or ``"test"``.
-      See Targets in the parallel env's docs.
+      See Targets in ``docs/environment.md``.
     - `action_type`: ``"box"`` (default) or ``"discrete"``: a ``MultiDiscrete`` with
       each track's own indices, concatenated (no padding, so every index is valid and
-      no mask is needed); see Discrete actions in the parallel env's docs. For
+      no mask is needed); see Discrete actions in ``docs/environment.md``. For
       trainers that need one ``Discrete`` action (DQN), wrap with
       :class:`FlattenMultiDiscrete`.
     - `discrete_bins`: indices of each ``lin``/``exp`` parameter (default 11).

@@ -1,13 +1,11 @@
 """The multi-agent ensemble: a PettingZoo ``ParallelEnv`` over one scenario.
 
-One job, and so one module over the project's 700-line guide: the generic environment
-of every scenario, PettingZoo's parallel API over a :class:`raveforce_mae.task.Task`.
-About 170 of its lines are the class docstring, which is the environment's
-documentation page (a Markdown table, Observations, Actions, Rewards, Infos, Arguments,
-Version History), kept beside the code it describes as PettingZoo's environments keep
-theirs. The discrete action form lives in :mod:`.actions`, keyword checks in
-:mod:`.keywords`, rendering in :mod:`.render`; everything that differs between
-scenarios is the task's.
+The generic environment of every scenario, PettingZoo's parallel API over a
+:class:`raveforce_mae.task.Task`. Its documentation page (observations, actions,
+rewards, infos, arguments, targets, engine faults, threads, version history) is
+``docs/environment.md``. The discrete action form lives in :mod:`.actions`, keyword
+checks in :mod:`.keywords`, rendering in :mod:`.render`; everything that differs
+between scenarios is the task's.
 """
 
 from __future__ import annotations
@@ -51,11 +49,11 @@ StepResult = tuple[
 """What ``step`` returns: observations, rewards, terminations, truncations, infos."""
 
 ENV_VERSION = 1
-"""Bumped whenever dynamics, observations or rewards change (see the Version History)."""
+"""Bumped whenever dynamics, observations or rewards change (the Version History of docs/environment.md)."""
 
 
 class RaveforceParallelEnv(ParallelEnv, EzPickle):
-    """# Raveforce ensemble
+    """The Raveforce environment: PettingZoo's parallel API over one scenario.
 
     Agents make music together by live-coding the Glicol engine. Each agent plays one
     track of a scenario (bass, kick, hat, ...): every step it chooses the numbers of its
@@ -71,140 +69,9 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
     | State | `Box`, the concatenated observations of all agents (without one-hot) |
     | Episode | the scenario's steps (e.g. 16 sixteenth notes), then truncation (or termination where the scenario sets `end = "terminate"`, as `kick` does) |
 
-    ## Observations
-    Features from :mod:`raveforce_mae.features` (``observation`` setting of the
-    scenario): by default a compact log-mel summary and a semitone spectrum (the
-    ``pitch`` criterion's, MIDI 24..108, so that a note can be told from its
-    neighbour) of the agent's own stem and of the mix from the last step, the same
-    features of the targets for the coming step, and the step position; then (``agent_indicator=True``) a one-hot vector of the agent.
-    All agents share one observation space, so parameter-sharing trainers work.
-
-    ## Actions
-    A normalised vector in [-1, 1]. Entry j sets the track's j-th free parameter via its
-    spec (``lin``, ``exp``, ``note``, ``choose``, ``int``; ``rel`` parameters follow).
-    Entries past a track's own parameter count are padding and have no effect. Values
-    outside [-1, 1] are clipped (``infos[agent]["clipped"]`` says so); NaN or inf raise
-    :class:`~raveforce_mae.ParameterError` naming the agent and parameter.
-
-    ## Discrete actions
-    With ``action_type="discrete"`` the action is a ``MultiDiscrete(nvec)`` of indices,
-    entry j for the track's j-th free parameter: ``note``, ``int`` and ``choose``
-    parameters have one index per value (exact); ``lin`` and ``exp`` parameters have
-    ``discrete_bins`` indices (default 11) from ``low`` to ``high`` inclusive, evenly
-    spaced for ``lin`` and geometrically for ``exp``. An index is played through the
-    continuous path: it selects the normalised action ``u`` of
-    :meth:`~raveforce_mae.params.Param.discrete_units`, so its values, audio and
-    rewards are bit-identical to the ``Box`` env given that ``u``
-    (:meth:`discrete_to_box` converts).
-
-    All agents share one space: ``nvec[j]`` is the largest count of any agent's j-th
-    parameter, and 1 past an agent's own parameters (padding). What an agent may play
-    is in ``infos[agent]["action_mask"]`` (at ``reset`` and every step): an ``int8``
-    vector of length ``sum(nvec)``, the per-entry masks concatenated (1 = valid), the
-    layout of SB3-contrib's ``MaskablePPO`` and TorchRL's one-hot masks. The mask of an
-    agent never changes. An index past an agent's own count (masked) plays its last
-    valid value and sets ``infos[agent]["clipped"]``; padding entries have no effect;
-    an index outside ``nvec`` raises :class:`~raveforce_mae.ParameterError`. The space
-    is a :class:`MaskedMultiDiscrete`, whose ``sample(mask)`` accepts that flat mask
-    (as PettingZoo's seed test passes it) as well as Gymnasium's tuple of masks. With
-    ``native_spaces=True`` each agent's ``nvec`` is its own and the mask all ones.
-
-    ## Rewards
-    ``reward_i = w * r_mix + (1 - w) * r_track_i`` where ``r_mix`` compares this step's
-    mix to the target mix, ``r_track_i`` the agent's stem to its target stem, and ``w``
-    is the scenario's ``shared_weight``. Both parts are in ``infos``. For a mix-only
-    target, ``w = 1`` and ``infos[agent]["per_track_available"]`` is ``False``.
-
-    ## Infos
-    ``reset()`` and every ``step()`` give each agent the same keys, holding numbers and
-    one fixed-shape numpy array only (no ``None``, no nested dicts), so that libraries
-    which build an info spec from ``reset()`` (TorchRL, BenchMARL) store every step's:
-
-    | key | type | meaning |
-    |---|---|---|
-    | `step` | int | steps played since `reset` (0 at `reset`) |
-    | `target_id` | int | index of the episode's target (0 for the scenario's reference target) |
-    | `reward_shared` | float | `r_mix` of this step (0.0 at `reset` and on an engine fault) |
-    | `reward_track` | float | `r_track_i` of this step; 0.0 where `per_track_available` is False, at `reset` and on an engine fault |
-    | `per_track_available` | bool | the scenario has a target stem per track |
-    | `values` | float32 array `(V,)` | the track's parameter values in their own units (Hz, s, ...), in the order of `parameter_names(agent)`, zero-padded to `V` = the largest parameter count of any track; zeros at `reset` |
-    | `clipped` | bool | an action entry was outside [-1, 1] and was clipped |
-    | `engine_error` | bool | this step hit an engine fault (see Engine faults) |
-    | `action_mask` | int8 array | only with `action_type="discrete"` (see Discrete actions) |
-
-    ``parameter_names(agent)`` names the entries of ``values`` (free parameters, then
-    ``rel`` ones); ``last_values`` gives the last step's values as a dict by track and
-    parameter name, in full precision.
-
-    ## Arguments
-    - `scenario`: a built-in name, a path to a TOML file, or a ``Scenario``.
-    - `render_mode`: ``None``, ``"human"`` (prints the text summary), ``"ansi"`` or
-      ``"rgb_array"`` (spectrograms of mix and stems beside their targets).
-    - `max_cycles`: episode length in steps (default: the scenario's). Past the end of
-      the scenario's target the target loops from its start.
-    - `native_spaces`: give each agent its own exact action space (no padding) and no
-      agent indicator.
-    - `agent_indicator`: append the agent one-hot to observations (default True).
-    - `on_engine_error`: ``"truncate"`` (default) or ``"raise"``; see Engine faults.
-    - `targets`: ``"reference"`` (default: the scenario's one fixed performance) or
-      ``"sampled"``: every ``reset`` draws the episode's target from the scenario's
-      target source (``[tracks.<name>.distribution]``, MIDI or audio folders); see
-      Targets. A dict is a scenario override of the ``[targets]`` table instead
-      (e.g. ``{"bass": "riff.mid"}``).
-    - `split`: ``"train"`` (default) or ``"test"``: which split sampled targets come
-      from.
-    - `action_type`: ``"box"`` (default, continuous) or ``"discrete"`` (see Discrete
-      actions).
-    - `discrete_bins`: indices of each ``lin``/``exp`` parameter with
-      ``action_type="discrete"`` (default 11, at least 2).
-    - `**overrides`: scenario settings (``shared_weight``, ``criterion``,
-      ``observation``, ...); any other keyword raises ``ScenarioError`` naming the
-      closest valid keywords (``render_mod``: "did you mean 'render_mode'?").
-
-    ## Targets
-    With ``targets="sampled"``, ``reset(seed=s)`` draws the index ``k`` of the
-    episode's target from ``np_random`` (``np_random.bit_generator.random_raw() >> 1``;
-    for a split of ``n`` targets, that modulo ``n``), so equal seeds give bit-identical
-    targets, audio, observations and rewards; ``reset(options={"target": k})`` plays
-    target ``k`` of the split instead. The target itself depends only on the
-    scenario, the split and ``k`` (a documented generator, not numpy's), so target
-    ``k`` is the same on every machine. ``infos[agent]["target_id"]`` is ``k`` (0 for
-    the fixed reference) and :meth:`targets` returns the episode's target audio.
-    Rendered targets are cached (least recently used first out), so replaying the
-    test split is cheap.
-
-    ## Engine faults
-    A legal action can still make the Glicol engine fail: a node that panics (a wasm
-    trap) or that outputs NaN/inf for some parameter value. This is a fault of the environment, not of the caller, so by default
-    (``on_engine_error="truncate"``) the step ends the episode cleanly: every agent is
-    truncated, rewards are 0.0, observations repeat the last valid ones, and
-    ``infos[agent]["engine_error"]`` is True. A ``RuntimeWarning`` is issued too, so
-    the fault is never silent, and the :class:`~raveforce_mae.EngineError` is kept in
-    ``last_engine_error``: its message says which track, which step and which
-    parameter values, ``.track`` names the track and ``__cause__`` is the engine's
-    error. ``reset()`` then starts from fresh engines. With
-    ``on_engine_error="raise"`` the episode ends the same way but the ``EngineError``
-    is raised. Invalid input (NaN, wrong shape or dtype, unknown agents) always raises
-    :class:`~raveforce_mae.ParameterError`: those are the caller's errors.
-
-    ## Threads
-    An environment is not thread-safe: its engines are WebAssembly instances that one
-    thread at a time may enter. A ``reset`` or ``step`` called while another thread is
-    inside ``reset`` or ``step`` of the same environment raises
-    :class:`glicol_wasm.ConcurrentUseError` at once (instead of corrupting the audio or
-    aborting the process); the call that was first is unaffected. Create one
-    environment per thread (environments are independent and play bit-identical audio
-    in any thread), or use a vector env (:mod:`raveforce_mae.vector`). The AEC and
-    Gymnasium forms go through the same check.
-
-    ## Version History
-    - v1: the default observation also carries semitone spectra (the ``pitch``
-      criterion's) of the agent's stem, the mix and the coming targets, so that a note
-      can be heard (a linear probe names the played note of ``bassline``); sampled
-      targets (``targets="sampled"``, ``split=``, ``reset(options={"target": k})``)
-      and ``infos[agent]["target_id"]``. With the default ``targets="reference"``
-      dynamics and rewards are those of v0.
-    - v0: initial release.
+    The environment's page, ``docs/environment.md``, says the rest: observations,
+    actions (continuous and discrete, with masks), rewards, the infos schema, every
+    argument, sampled targets, engine faults, threads and the version history.
     """
 
     metadata: dict[str, Any] = {
@@ -502,7 +369,7 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
         return out
 
     def _select_target(self, options: Mapping[str, Any] | None) -> None:
-        """Choose the episode's target (see Targets in the class docs)."""
+        """Choose the episode's target (see Targets in docs/environment.md)."""
         k = None
         if options:
             if not isinstance(options, Mapping):
@@ -543,7 +410,7 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
                 non-finite action.
             EngineError: only with ``on_engine_error="raise"``, if the engine fails (the
                 episode is over; ``reset`` works). By default an engine failure
-                truncates the episode instead (see Engine faults in the class docs).
+                truncates the episode instead (see Engine faults in docs/environment.md).
             glicol_wasm.ConcurrentUseError: if another thread is inside ``step`` or
                 ``reset`` of this env (see Threads in the class docs).
         """
@@ -616,7 +483,7 @@ class RaveforceParallelEnv(ParallelEnv, EzPickle):
     def _engine_fault(
         self, err: EngineError, values: dict[str, dict[str, float]], clipped: list[bool]
     ) -> tuple[dict, dict, dict, dict, dict]:
-        """End the episode cleanly after an engine failure (see Engine faults)."""
+        """End the episode cleanly after an engine failure (see Engine faults in docs/environment.md)."""
         # The text depends on the track only (a bounded set): Python keeps one registry
         # entry per distinct warning text, so per-fault details (step, values) would grow
         # it without bound over a long run. They are in infos and last_engine_error.
