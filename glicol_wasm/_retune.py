@@ -39,6 +39,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from .syntax import code_lines
+
 __all__ = ["PURE_NODES", "Plan", "Tuning", "plan_of", "skeleton", "split"]
 
 PURE_NODES: dict[str, int] = {
@@ -132,25 +134,13 @@ def plan_of(shape: str) -> Plan:
     none = Plan((-1,) * n, ())
     # The code again, each number replaced by a token naming its index.
     text = "".join(p + (f" \x01{k} " if k < n else "") for k, p in enumerate(pieces))
-    lines: list[tuple[str, str]] = []
-    for physical in text.split("\n"):
-        body = physical.split("//", 1)[0]
-        if _UNSUPPORTED.search(body):
-            return none
-        for j, stmt in enumerate(body.split(";")):
-            stmt = stmt.strip()
-            if not stmt:
-                continue
-            if stmt.startswith(">>"):
-                if j > 0 or not lines:  # a continuation must start a physical line
-                    return none
-                lines[-1] = (lines[-1][0], lines[-1][1] + stmt)
-                continue
-            key, sep, chain = stmt.partition(":")
-            key = key.strip()
-            if not sep or not _KEY.fullmatch(key):
-                return none
-            lines.append((key, chain))
+    try:
+        parsed = code_lines(text)
+    except ValueError:
+        return none
+    lines = [(("~" if ln.ref else "") + ln.name, ln.chain) for ln in parsed]
+    if any(_UNSUPPORTED.search(chain) or not _KEY.fullmatch(key) for key, chain in lines):
+        return none
     if len({k for k, _ in lines}) != len(lines):
         return none  # a repeated chain name: the last one wins in Glicol
     node_of = [-1] * n

@@ -17,6 +17,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from glicol_wasm.syntax import code_lines
+
 from .errors import PatchError
 from .params import format_number
 
@@ -35,7 +37,6 @@ NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 _REF = re.compile(r"~([a-z][a-z0-9_]*)")
-_LINE = re.compile(r"^\s*(~?)([A-Za-z_][A-Za-z0-9_]*)\s*:(.*)$", re.S)
 
 
 @dataclass(frozen=True)
@@ -152,32 +153,26 @@ def split_code(text: str) -> list[tuple[str, bool, str]]:
     """Split multi-line Glicol code into ``(name, is_ref, body)`` lines.
 
     Comments (``//``) are dropped, continuation lines (starting with ``>>``) are joined,
-    and ``;`` separates lines as in Glicol.
+    and ``;`` separates lines as in Glicol (:func:`glicol_wasm.syntax.code_lines`).
 
     Raises:
-        PatchError: on a line that is not ``name: chain`` or ``~name: chain``.
+        PatchError: on a line that is not ``name: chain`` or ``~name: chain`` with a
+            lowercase name, or whose chain is empty.
     """
-    joined: list[str] = []
-    for raw in text.replace("\r\n", "\n").split("\n"):
-        line = raw.split("//", 1)[0].rstrip()
-        if not line.strip():
-            continue
-        if line.lstrip().startswith(">>") and joined:
-            joined[-1] += " " + line.strip()
-        else:
-            joined.append(line)
+    try:
+        lines = code_lines(text)
+    except ValueError as e:
+        raise PatchError(f"{e}, with a lowercase name (letters, digits, _)") from None
     out = []
-    for line in (part for ln in joined for part in ln.split(";") if part.strip()):
-        m = _LINE.match(line)
-        if not m or not NAME.fullmatch(m.group(2)):
+    for line in lines:
+        if not NAME.fullmatch(line.name):
             raise PatchError(
-                f"cannot read the Glicol line {line.strip()!r}: expected 'name: chain' or "
+                f"cannot read the Glicol line {line.text!r}: expected 'name: chain' or "
                 "'~name: chain', with a lowercase name (letters, digits, _)"
             )
-        body = m.group(3).strip()
-        if not body:
-            raise PatchError(f"the Glicol line {line.strip()!r} has an empty chain")
-        out.append((m.group(2), m.group(1) == "~", body))
+        if not line.chain:
+            raise PatchError(f"the Glicol line {line.text!r} has an empty chain")
+        out.append((line.name, line.ref, line.chain))
     return out
 
 

@@ -395,3 +395,29 @@ def test_every_number_form_glicol_reads_reaches_the_node_as_update_would(number)
         out.append(eng.render(3000))
     assert fast._inst.last_code == b"o: saw 110 >> mul 0.1 >> lpf 800 1.0"  # sent as a message
     assert np.array_equal(out[0], out[1])
+
+
+def test_code_lines_reads_glicol_line_structure_for_engine_and_templates():
+    """One line splitter serves the engine's plan and the scenario templates."""
+    from glicol_wasm.syntax import code_lines
+
+    lines = code_lines("~a: sin 2 // lfo\n_b: saw 110\n  >> mul ~a; c: tri 1")
+    assert [(ln.ref, ln.name, ln.chain) for ln in lines] == [
+        (True, "a", "sin 2"),
+        (False, "_b", "saw 110 >> mul ~a"),
+        (False, "c", "tri 1"),
+    ]
+    with pytest.raises(ValueError, match="cannot read the Glicol line '>> mul 2'"):
+        code_lines("o: sin 1; >> mul 2")
+    # `_b` is an audible chain in Glicol: its numbers are settable by message
+    _, plan = _plan("_b: saw 110 >> mul 0.5")
+    assert [[p for p, _ in node] for node in plan.nodes] == [["_b,0,0,"], ["_b,1,0,"]]
+    fast, ref = _pair()
+    out = []
+    for eng in (fast, ref):
+        eng.set_code("_b: saw 110 >> mul 0.5")
+        eng.render(500)
+        eng.set_code("_b: saw 220 >> mul 0.25")
+        out.append(eng.render(3000))
+    assert fast._inst.last_code == b"_b: saw 110 >> mul 0.5"  # sent as messages
+    assert np.array_equal(out[0], out[1]) and np.abs(out[0]).max() > 0.2
