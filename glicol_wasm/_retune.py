@@ -41,7 +41,7 @@ from functools import lru_cache
 
 from .syntax import code_lines
 
-__all__ = ["PURE_NODES", "Plan", "Tuning", "plan_of", "skeleton", "split"]
+__all__ = ["PURE_NODES", "Plan", "Tuning", "plan_of", "retune", "skeleton", "split"]
 
 PURE_NODES: dict[str, int] = {
     "sin": 1,
@@ -250,3 +250,21 @@ class Tuning:
                     return None
                 changed.add(node)
         return ";".join(prefix + new[k] for node in sorted(changed) for prefix, k in plan.nodes[node])
+
+
+def retune(tuning: Tuning | None, code: str) -> tuple[str, bool, Tuning]:
+    """How to make an engine whose graph is ``tuning`` play ``code``.
+
+    Returns:
+        ``(messages, update, tuning after)``: the ``send_msg`` commands to send first,
+        whether ``code`` must then go through ``update``, and the new tuning.
+    """
+    if tuning is None:
+        return "", True, Tuning.parsed(code)
+    nums = tuning.numbers_in(code)
+    if nums is not None:
+        messages = tuning.messages_to(nums)
+        if messages is not None:
+            return messages, False, tuning.played(nums)
+    # Glicol diffs an update against the code it last parsed: send the graph back there.
+    return tuning.revert(), True, Tuning.parsed(code)

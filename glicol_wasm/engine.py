@@ -15,7 +15,7 @@ import numpy as np
 from ._abi import BLOCK, DST_BLOCKS, Instance, SampleData, Trap, WasmtimeError
 from ._layout import dead_stack_end
 from ._module import compiled
-from ._retune import Tuning
+from ._retune import Tuning, retune
 from .errors import (
     GlicolError,
     GlicolNonFiniteError,
@@ -555,18 +555,11 @@ class Engine:
         messages = ""
         tuning = self._tuning
         if pending is not None and nblocks:
+            # Numbers of pure-setter nodes go as messages, the rest through update.
+            update = True
             if self._fast_updates:
-                nums = None if tuning is None else tuning.numbers_in(pending)
-                to = None if tuning is None or nums is None else tuning.messages_to(nums)
-                if tuning is not None and nums is not None and to is not None:
-                    # Only numbers of pure-setter nodes changed: messages, no re-parse.
-                    messages, tuning = to, tuning.played(nums)
-                else:
-                    code = pending.encode()
-                    if tuning is not None:
-                        messages = tuning.revert()  # Glicol diffs the update against its base
-                    tuning = Tuning.parsed(pending)
-            else:
+                messages, update, tuning = retune(tuning, pending)
+            if update:
                 code = pending.encode()
         msg = messages.encode()
         try:
